@@ -1,0 +1,17 @@
+//! The pure, I/O-free decision core.
+//!
+//! Everything here is deterministic: the same inputs give the same outputs.
+//! Time (`now`), request ids and DNS answers are arguments. The `clippy.toml`
+//! at the crate root disallows clocks, environment, files and sockets, and
+//! only `shell` and `config` opt out, so a stray `Instant::now()` here fails lint.
+
+pub mod acl;
+pub mod addr;
+pub mod auth;
+pub mod decision;
+pub mod framing;
+pub mod head;
+pub mod record;
+pub mod reply;
+pub mod target;
+pub mod time;

@@ -1,0 +1,1 @@
+//! The async-std network shell (in progress).
