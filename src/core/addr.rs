@@ -56,6 +56,40 @@ pub struct UserRange {
     pub port: Option<u16>,
 }
 
+/// Why a user range did not parse.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UserRangeError(pub String);
+
+impl fmt::Display for UserRangeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid address or range {:?}: expected CIDR, IP or IP:PORT", self.0)
+    }
+}
+
+impl std::error::Error for UserRangeError {}
+
+impl std::str::FromStr for UserRange {
+    type Err = UserRangeError;
+
+    /// Accepts `10.0.0.0/8`, `fd00::/8`, `1.2.3.4`, `1.2.3.4:443`, `::1`, `[::1]:443`.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let err = || UserRangeError(s.to_string());
+        if let Ok(net) = s.parse::<IpNet>() {
+            return Ok(UserRange { net: net.trunc(), port: None });
+        }
+        if let Ok(ip) = s.parse::<IpAddr>() {
+            return Ok(UserRange { net: IpNet::from(ip), port: None });
+        }
+        if let Ok(sa) = s.parse::<SocketAddr>() {
+            if sa.port() == 0 {
+                return Err(err());
+            }
+            return Ok(UserRange { net: IpNet::from(sa.ip()), port: Some(sa.port()) });
+        }
+        Err(err())
+    }
+}
+
 /// The proxy's own endpoints, so it can refuse to connect to itself.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SelfEndpoints {
