@@ -62,7 +62,11 @@ pub struct Decision {
 impl Decision {
     /// Decision used when no ACL file is configured at all.
     pub fn not_configured() -> Decision {
-        Decision { verdict: Verdict::Allow, reason: Reason::NotConfigured, project: String::new() }
+        Decision {
+            verdict: Verdict::Allow,
+            reason: Reason::NotConfigured,
+            project: String::new(),
+        }
     }
     pub fn allows(&self) -> bool {
         self.verdict != Verdict::Deny

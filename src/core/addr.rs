@@ -62,7 +62,11 @@ pub struct UserRangeError(pub String);
 
 impl fmt::Display for UserRangeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "invalid address or range {:?}: expected CIDR, IP or IP:PORT", self.0)
+        write!(
+            f,
+            "invalid address or range {:?}: expected CIDR, IP or IP:PORT",
+            self.0
+        )
     }
 }
 
@@ -75,16 +79,25 @@ impl std::str::FromStr for UserRange {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let err = || UserRangeError(s.to_string());
         if let Ok(net) = s.parse::<IpNet>() {
-            return Ok(UserRange { net: net.trunc(), port: None });
+            return Ok(UserRange {
+                net: net.trunc(),
+                port: None,
+            });
         }
         if let Ok(ip) = s.parse::<IpAddr>() {
-            return Ok(UserRange { net: IpNet::from(ip), port: None });
+            return Ok(UserRange {
+                net: IpNet::from(ip),
+                port: None,
+            });
         }
         if let Ok(sa) = s.parse::<SocketAddr>() {
             if sa.port() == 0 {
                 return Err(err());
             }
-            return Ok(UserRange { net: IpNet::from(sa.ip()), port: Some(sa.port()) });
+            return Ok(UserRange {
+                net: IpNet::from(sa.ip()),
+                port: Some(sa.port()),
+            });
         }
         Err(err())
     }

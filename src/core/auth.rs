@@ -1,1 +1,224 @@
-//! (in progress)
+//! Who is asking: `Proxy-Authorization: Basic` → a role.
+//!
+//! As in the Fly example, the user name is ignored and a correct password
+//! gives the role `authed`. Unlike it, the password is compared in constant
+//! time, and every failure is typed.
+
+use std::fmt;
+
+use base64::Engine as _;
+use subtle::ConstantTimeEq;
+
+use crate::core::head::Headers;
+
+/// The role a correct password grants (the Fly example's ACL names it).
+pub const AUTHED_ROLE: &str = "authed";
+
+/// The shared proxy password. `Debug` never shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Password(Vec<u8>);
+
+impl Password {
+    pub fn new(bytes: impl Into<Vec<u8>>) -> Password {
+        Password(bytes.into())
+    }
+
+    /// Constant-time comparison: the time taken does not depend on where the
+    /// candidate differs, nor on its length.
+    pub fn matches(&self, candidate: &[u8]) -> bool {
+        let mut diff = subtle::Choice::from(u8::from(self.0.len() != candidate.len()));
+        for (i, b) in self.0.iter().enumerate() {
+            let c = candidate.get(i).copied().unwrap_or(0);
+            diff |= !b.ct_eq(&c);
+        }
+        !bool::from(diff)
+    }
+}
+
+impl fmt::Debug for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Password(<redacted>)")
+    }
+}
+
+/// How clients prove who they are.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AuthMode {
+    /// Basic auth against one shared password (`PROXY_PASSWORD`).
+    Password(Password),
+    /// No authentication (`--allow-unauthenticated`, development only):
+    /// every client gets the empty role, so the ACL's default rule applies.
+    Unauthenticated,
+}
+
+/// A client role: the ACL service name it is judged by.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Role(pub String);
+
+/// Why no role could be determined.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AuthFailure {
+    Missing,
+    Duplicate,
+    NotBasic,
+    BadEncoding,
+    NoSeparator,
+    WrongPassword,
+}
+
+impl AuthFailure {
+    /// The specific cause, for our own log field (never includes credentials).
+    pub fn detail(self) -> &'static str {
+        match self {
+            AuthFailure::Missing => "missing Proxy-Authorization header",
+            AuthFailure::Duplicate => "more than one Proxy-Authorization header",
+            AuthFailure::NotBasic => "Proxy-Authorization scheme is not Basic",
+            AuthFailure::BadEncoding => "Proxy-Authorization credentials are not valid base64",
+            AuthFailure::NoSeparator => "Proxy-Authorization credentials have no ':'",
+            AuthFailure::WrongPassword => "wrong password",
+        }
+    }
+}
+
+impl fmt::Display for AuthFailure {
+    /// Smokescreen's text (the Fly example logs `error="authorization failed"`).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("authorization failed")
+    }
+}
+
+impl std::error::Error for AuthFailure {}
+
+/// Determine the role for a request.
+pub fn determine_role(headers: &Headers, mode: &AuthMode) -> Result<Role, AuthFailure> {
+    let password = match mode {
+        AuthMode::Unauthenticated => return Ok(Role(String::new())),
+        AuthMode::Password(p) => p,
+    };
+    let mut values = headers.get_all("proxy-authorization");
+    let value = values.next().ok_or(AuthFailure::Missing)?;
+    if values.next().is_some() {
+        return Err(AuthFailure::Duplicate);
+    }
+    let value = std::str::from_utf8(value)
+        .map_err(|_| AuthFailure::NotBasic)?
+        .trim();
+    let (scheme, creds) = value.split_once(' ').ok_or(AuthFailure::NotBasic)?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return Err(AuthFailure::NotBasic);
+    }
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(creds.trim_start())
+        .map_err(|_| AuthFailure::BadEncoding)?;
+    let colon = decoded
+        .iter()
+        .position(|&b| b == b':')
+        .ok_or(AuthFailure::NoSeparator)?;
+    let candidate = decoded.get(colon + 1..).unwrap_or_default();
+    if password.matches(candidate) {
+        Ok(Role(AUTHED_ROLE.to_string()))
+    } else {
+        Err(AuthFailure::WrongPassword)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn headers(values: &[&str]) -> Headers {
+        Headers(
+            values
+                .iter()
+                .map(|v| ("Proxy-Authorization".to_string(), v.as_bytes().to_vec()))
+                .collect(),
+        )
+    }
+
+    fn basic(user: &str, pass: &str) -> String {
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"))
+        )
+    }
+
+    fn mode() -> AuthMode {
+        AuthMode::Password(Password::new("s3cret:with:colons"))
+    }
+
+    #[test]
+    fn any_user_name_with_the_password_is_authed() {
+        for user in ["anyname", "", "x y"] {
+            let h = headers(&[&basic(user, "s3cret:with:colons")]);
+            assert_eq!(determine_role(&h, &mode()), Ok(Role("authed".into())));
+        }
+    }
+
+    #[test]
+    fn each_failure_is_named() {
+        let cases: [(&[&str], AuthFailure); 6] = [
+            (&[], AuthFailure::Missing),
+            (&["Bearer abc"], AuthFailure::NotBasic),
+            (&["Basic !!!"], AuthFailure::BadEncoding),
+            (&["Basic bm9jb2xvbg=="], AuthFailure::NoSeparator),
+            (&["Basic dTp3cm9uZw=="], AuthFailure::WrongPassword),
+            (
+                &["Basic dTp3cm9uZw==", "Basic dTp3cm9uZw=="],
+                AuthFailure::Duplicate,
+            ),
+        ];
+        for (values, want) in cases {
+            assert_eq!(
+                determine_role(&headers(values), &mode()),
+                Err(want),
+                "{values:?}"
+            );
+        }
+        assert_eq!(
+            AuthFailure::WrongPassword.to_string(),
+            "authorization failed"
+        );
+    }
+
+    #[test]
+    fn scheme_is_case_insensitive_and_prefixes_do_not_pass() {
+        let h = headers(&[&basic("u", "s3cret:with:colons").replace("Basic", "bAsIc")]);
+        assert!(determine_role(&h, &mode()).is_ok());
+        assert_eq!(
+            determine_role(&headers(&[&basic("u", "s3cret")]), &mode()),
+            Err(AuthFailure::WrongPassword)
+        );
+        assert_eq!(
+            determine_role(&headers(&[&basic("u", "s3cret:with:colonsX")]), &mode()),
+            Err(AuthFailure::WrongPassword)
+        );
+    }
+
+    #[test]
+    fn password_debug_is_redacted() {
+        assert!(!format!("{:?}", mode()).contains("s3cret"));
+    }
+
+    #[test]
+    fn unauthenticated_mode_gives_the_empty_role() {
+        assert_eq!(
+            determine_role(&headers(&[]), &AuthMode::Unauthenticated),
+            Ok(Role(String::new()))
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn matches_is_equality(a in proptest::collection::vec(any::<u8>(), 0..40), b in proptest::collection::vec(any::<u8>(), 0..40)) {
+            prop_assert_eq!(Password::new(a.clone()).matches(&b), a == b);
+            prop_assert!(Password::new(a.clone()).matches(&a));
+        }
+
+        #[test]
+        fn arbitrary_header_values_never_panic(v in proptest::collection::vec(any::<u8>(), 0..200)) {
+            let h = Headers(vec![("proxy-authorization".into(), v)]);
+            let _ = determine_role(&h, &mode());
+        }
+    }
+}

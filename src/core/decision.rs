@@ -1,1 +1,372 @@
-//! (in progress)
+//! The two-step verdict that ties the core together.
+//!
+//! ```text
+//! before_dns(policy, request)          -> Pending (resolve or use the literal) | Refusal
+//! after_dns(policy, pending, answers)  -> Approved (the one address to dial)   | Refusal
+//! dial_failed(approved, error)         -> Refusal (502/504, logged allow=true with error)
+//! ```
+//! The shell carries out each step (resolve, dial) and writes the record the
+//! core builds from the outcome. Only addresses that `after_dns` returned are
+//! ever dialled, so DNS rebinding between check and connect is impossible.
+
+use std::net::{IpAddr, SocketAddr};
+
+use crate::core::acl::{self, Acl};
+use crate::core::addr::{AddressPolicy, Rule, SelfEndpoints};
+use crate::core::auth::{determine_role, AuthMode};
+use crate::core::head::{Headers, RequestForm, RequestHead};
+use crate::core::record::{Client, DecisionRecord, Level, ProxyType};
+use crate::core::reply::{denied_message, Reply};
+use crate::core::target::{Host, Target};
+use crate::core::time::Timestamp;
+
+/// Decision text for address denials (Smokescreen's).
+pub const ADDRESS_DENIED_REASON: &str = "destination address was denied by rule, see error";
+/// Decision text for role failures (Smokescreen's).
+pub const ROLE_UNKNOWN_REASON: &str = "Client role cannot be determined";
+
+/// Everything the core needs to decide, loaded once and swapped whole on reload.
+#[derive(Clone, Debug)]
+pub struct Policy {
+    pub auth: AuthMode,
+    /// `None`: no ACL configured; every host passes the ACL step.
+    pub acl: Option<Acl>,
+    pub addresses: AddressPolicy,
+    /// `--additional-error-message-on-deny`.
+    pub deny_message_extra: Option<String>,
+}
+
+/// What the shell must look up before the second step.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Lookup {
+    /// The target was an address literal: no DNS.
+    Literal(IpAddr),
+    /// Resolve this normalised name.
+    Name(String),
+}
+
+/// The facts common to every outcome, carried into the log record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Verdicts {
+    pub proxy_type: ProxyType,
+    pub requested_host: String,
+    pub role: String,
+    pub project: String,
+    pub acl_allowed: bool,
+    pub enforce_would_deny: bool,
+    pub reason: String,
+}
+
+/// Passed the role and ACL checks; waiting for addresses.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Pending {
+    pub target: Target,
+    pub lookup: Lookup,
+    pub verdicts: Verdicts,
+}
+
+/// Cleared to dial exactly `addr`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Approved {
+    pub target: Target,
+    pub addr: SocketAddr,
+    /// Resolved addresses that were refused, and by which rule (never dialled).
+    pub rejected: Vec<(IpAddr, Rule)>,
+    pub verdicts: Verdicts,
+}
+
+/// Why a request is not going through.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RefusalKind {
+    /// No role: 407.
+    Role,
+    /// The ACL said no: 403.
+    Acl,
+    /// Every address was denied: 403.
+    Address,
+    /// The name did not resolve: 502.
+    Resolve,
+    /// The dial failed: 502.
+    Connect,
+    /// The dial timed out: 504.
+    ConnectTimeout,
+}
+
+/// A refusal: the reply to send and what to log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Refusal {
+    pub kind: RefusalKind,
+    pub verdicts: Verdicts,
+    /// For the log's `error` field.
+    pub error: Option<String>,
+    /// The dial target when the refusal happened after approval.
+    pub dst: Option<SocketAddr>,
+    /// The message for the body and `X-Smokescreen-Error`.
+    pub message: String,
+    pub rejected: Vec<(IpAddr, Rule)>,
+}
+
+impl Refusal {
+    pub fn status(&self) -> u16 {
+        match self.kind {
+            RefusalKind::Role => 407,
+            RefusalKind::Acl | RefusalKind::Address => 403,
+            RefusalKind::Resolve | RefusalKind::Connect => 502,
+            RefusalKind::ConnectTimeout => 504,
+        }
+    }
+
+    /// Policy denials are warnings; failures of an allowed request are errors.
+    pub fn level(&self) -> Level {
+        match self.kind {
+            RefusalKind::Role | RefusalKind::Acl | RefusalKind::Address => Level::Warning,
+            RefusalKind::Resolve | RefusalKind::Connect | RefusalKind::ConnectTimeout => {
+                Level::Error
+            }
+        }
+    }
+
+    pub fn reply(&self, policy: &Policy) -> Reply {
+        let extra = match self.kind {
+            RefusalKind::Role | RefusalKind::Acl | RefusalKind::Address => {
+                policy.deny_message_extra.as_deref()
+            }
+            _ => None,
+        };
+        Reply::refusal(self.status(), &self.message, extra)
+    }
+}
+
+/// The target of a proxy request, or `None` for origin-form.
+pub fn request_target(head: &RequestHead) -> Option<(&Target, ProxyType)> {
+    match &head.form {
+        RequestForm::Connect(t) => Some((t, ProxyType::Connect)),
+        RequestForm::Absolute(u) => Some((&u.target, ProxyType::Http)),
+        RequestForm::Origin(_) => None,
+    }
+}
+
+/// Step one: role, then ACL. Origin-form requests must be answered by the
+/// shell with [`crate::core::reply::non_proxy_request`] before calling this.
+pub fn before_dns(
+    policy: &Policy,
+    target: &Target,
+    proxy_type: ProxyType,
+    headers: &Headers,
+) -> Result<Pending, Refusal> {
+    let mut verdicts = Verdicts {
+        proxy_type,
+        requested_host: target.requested.clone(),
+        role: String::new(),
+        project: String::new(),
+        acl_allowed: false,
+        enforce_would_deny: false,
+        reason: String::new(),
+    };
+    let role = match determine_role(headers, &policy.auth) {
+        Ok(role) => role,
+        Err(failure) => {
+            verdicts.reason = ROLE_UNKNOWN_REASON.to_string();
+            return Err(Refusal {
+                kind: RefusalKind::Role,
+                message: denied_message(&target.requested, ROLE_UNKNOWN_REASON),
+                verdicts,
+                error: Some(failure.to_string()),
+                dst: None,
+                rejected: Vec::new(),
+            });
+        }
+    };
+    verdicts.role = role.0;
+    let host = target.host.acl_str();
+    let decision = match &policy.acl {
+        Some(acl) => acl.decide(&verdicts.role, &host),
+        None => acl::Decision::not_configured(),
+    };
+    verdicts.project = decision.project.to_string();
+    verdicts.reason = decision.reason.to_string();
+    verdicts.enforce_would_deny = decision.enforce_would_deny();
+    verdicts.acl_allowed = decision.allows();
+    if !decision.allows() {
+        return Err(Refusal {
+            kind: RefusalKind::Acl,
+            message: denied_message(&target.requested, &verdicts.reason),
+            verdicts,
+            error: None,
+            dst: None,
+            rejected: Vec::new(),
+        });
+    }
+    let lookup = match &target.host {
+        Host::Ip(ip) => Lookup::Literal(*ip),
+        Host::Name(name) => Lookup::Name(name.clone()),
+    };
+    Ok(Pending {
+        target: target.clone(),
+        lookup,
+        verdicts,
+    })
+}
+
+/// Step two: classify every answer and pick the first allowed address.
+/// `answers` is the literal for [`Lookup::Literal`], or the resolver's answer
+/// (`Err` carries the resolver's error text).
+pub fn after_dns(
+    policy: &Policy,
+    pending: Pending,
+    answers: Result<&[IpAddr], &str>,
+    me: &SelfEndpoints,
+) -> Result<Approved, Refusal> {
+    let Pending {
+        target, verdicts, ..
+    } = pending;
+    let answers = match answers {
+        Ok([]) => Err("no addresses found"),
+        other => other,
+    };
+    let answers = match answers {
+        Ok(a) => a,
+        Err(e) => {
+            let error = format!("Failed to resolve remote hostname: {e}");
+            return Err(Refusal {
+                kind: RefusalKind::Resolve,
+                message: error.clone(),
+                verdicts,
+                error: Some(error),
+                dst: None,
+                rejected: Vec::new(),
+            });
+        }
+    };
+    let mut rejected = Vec::new();
+    for ip in answers {
+        let addr = SocketAddr::new(*ip, target.port);
+        let rule = policy.addresses.classify(addr, me);
+        if rule.allows() {
+            return Ok(Approved {
+                target,
+                addr,
+                rejected,
+                verdicts,
+            });
+        }
+        rejected.push((*ip, rule));
+    }
+    // Every answer was denied: name the first, as Smokescreen does.
+    let (ip, rule) = rejected
+        .first()
+        .copied()
+        .unwrap_or((IpAddr::from([0, 0, 0, 0]), Rule::DenyNotGlobalUnicast));
+    let error = format!("The destination address ({ip}) was denied by rule '{rule}'");
+    let mut verdicts = verdicts;
+    verdicts.acl_allowed = false;
+    verdicts.enforce_would_deny = true;
+    verdicts.reason = ADDRESS_DENIED_REASON.to_string();
+    Err(Refusal {
+        kind: RefusalKind::Address,
+        message: denied_message(
+            &target.requested,
+            &format!("{error}. {ADDRESS_DENIED_REASON}"),
+        ),
+        verdicts,
+        error: Some(error),
+        dst: None,
+        rejected,
+    })
+}
+
+/// The approved dial failed (`timed_out`: the connect timeout expired).
+pub fn dial_failed(approved: Approved, error: &str, timed_out: bool) -> Refusal {
+    let (kind, message) = if timed_out {
+        (
+            RefusalKind::ConnectTimeout,
+            format!("Timed out connecting to remote host: {error}"),
+        )
+    } else {
+        (
+            RefusalKind::Connect,
+            format!("Failed to connect to remote host: {error}"),
+        )
+    };
+    Refusal {
+        kind,
+        error: Some(message.clone()),
+        message,
+        verdicts: approved.verdicts,
+        dst: Some(approved.addr),
+        rejected: approved.rejected,
+    }
+}
+
+/// Per-request facts the shell supplies for the log record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RequestFacts {
+    pub id: String,
+    pub client: Client,
+    pub start_time: Timestamp,
+    pub trace_id: String,
+    pub content_length: u64,
+}
+
+impl RequestFacts {
+    /// Trace id and content length from the request headers.
+    pub fn from_headers(
+        id: String,
+        client: Client,
+        start_time: Timestamp,
+        headers: &Headers,
+    ) -> RequestFacts {
+        let text = |name: &str| {
+            headers
+                .get(name)
+                .map(|v| String::from_utf8_lossy(v).into_owned())
+                .unwrap_or_default()
+        };
+        RequestFacts {
+            id,
+            client,
+            start_time,
+            trace_id: text("x-smokescreen-trace-id"),
+            content_length: text("content-length").trim().parse().unwrap_or(0),
+        }
+    }
+}
+
+fn record(facts: &RequestFacts, v: &Verdicts) -> DecisionRecord {
+    DecisionRecord {
+        id: facts.id.clone(),
+        proxy_type: v.proxy_type,
+        requested_host: v.requested_host.clone(),
+        client: facts.client.clone(),
+        start_time: facts.start_time,
+        trace_id: facts.trace_id.clone(),
+        role: v.role.clone(),
+        project: v.project.clone(),
+        allow: v.acl_allowed,
+        enforce_would_deny: v.enforce_would_deny,
+        decision_reason: v.reason.clone(),
+        dst: None,
+        error: None,
+        content_length: facts.content_length,
+        level: Level::Info,
+        rejected: Vec::new(),
+    }
+}
+
+/// The record for a request that was dialled successfully.
+pub fn approved_record(facts: &RequestFacts, approved: &Approved) -> DecisionRecord {
+    let mut r = record(facts, &approved.verdicts);
+    r.dst = Some(approved.addr);
+    r.rejected = approved.rejected.clone();
+    r
+}
+
+/// The record for a refused or failed request.
+pub fn refusal_record(facts: &RequestFacts, refusal: &Refusal) -> DecisionRecord {
+    let mut r = record(facts, &refusal.verdicts);
+    r.dst = refusal.dst;
+    r.error = refusal.error.clone();
+    r.level = refusal.level();
+    r.rejected = refusal.rejected.clone();
+    r
+}

@@ -17,7 +17,10 @@ pub struct HeadLimits {
 
 impl Default for HeadLimits {
     fn default() -> Self {
-        HeadLimits { max_head_bytes: 16 * 1024, max_headers: 100 }
+        HeadLimits {
+            max_head_bytes: 16 * 1024,
+            max_headers: 100,
+        }
     }
 }
 
@@ -34,11 +37,17 @@ pub struct Headers(pub Vec<(String, Vec<u8>)>);
 impl Headers {
     /// First value of `name` (case-insensitive).
     pub fn get(&self, name: &str) -> Option<&[u8]> {
-        self.0.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_slice())
+        self.0
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_slice())
     }
     /// Every value of `name` (case-insensitive).
     pub fn get_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
-        self.0.iter().filter(move |(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_slice())
+        self.0
+            .iter()
+            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_slice())
     }
 }
 

@@ -1,1 +1,586 @@
-//! (in progress)
+//! Canonical log records and their two renderings: logrus-compatible text
+//! (what the Fly page shows) and one JSON object per line.
+//!
+//! Invariant: one record is always exactly one line. Every value that could
+//! carry a quote, backslash, CR, LF, escape sequence or other invisible
+//! character is escaped, so a hostile host name or trace id can neither
+//! split, forge nor colour a line.
+
+use std::fmt::{self, Write as _};
+use std::net::SocketAddr;
+
+use crate::core::time::Timestamp;
+
+/// logrus level names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Level {
+    Debug,
+    Info,
+    Warning,
+    Error,
+}
+
+impl Level {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Debug => "debug",
+            Level::Info => "info",
+            Level::Warning => "warning",
+            Level::Error => "error",
+        }
+    }
+}
+
+impl fmt::Display for Level {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A field value. Numbers stay numbers in JSON.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Value {
+    Str(String),
+    Int(i64),
+    UInt(u64),
+    Bool(bool),
+    /// Seconds and other measurements; printed like Go's `%v`.
+    Float(f64),
+}
+
+impl Value {
+    /// The value as text, before quoting (Go's `fmt.Sprint`).
+    pub fn to_text(&self) -> String {
+        match self {
+            Value::Str(s) => s.clone(),
+            Value::Int(i) => i.to_string(),
+            Value::UInt(u) => u.to_string(),
+            Value::Bool(b) => b.to_string(),
+            Value::Float(x) => go_float(*x),
+        }
+    }
+
+    fn to_json(&self) -> serde_json::Value {
+        match self {
+            Value::Str(s) => serde_json::Value::from(s.as_str()),
+            Value::Int(i) => serde_json::Value::from(*i),
+            Value::UInt(u) => serde_json::Value::from(*u),
+            Value::Bool(b) => serde_json::Value::from(*b),
+            Value::Float(x) => serde_json::Number::from_f64(*x)
+                .map(serde_json::Value::Number)
+                .unwrap_or_else(|| serde_json::Value::from(go_float(*x))),
+        }
+    }
+}
+
+impl From<&str> for Value {
+    fn from(s: &str) -> Value {
+        Value::Str(s.to_string())
+    }
+}
+impl From<String> for Value {
+    fn from(s: String) -> Value {
+        Value::Str(s)
+    }
+}
+impl From<bool> for Value {
+    fn from(b: bool) -> Value {
+        Value::Bool(b)
+    }
+}
+impl From<u64> for Value {
+    fn from(u: u64) -> Value {
+        Value::UInt(u)
+    }
+}
+impl From<u16> for Value {
+    fn from(u: u16) -> Value {
+        Value::UInt(u64::from(u))
+    }
+}
+impl From<f64> for Value {
+    fn from(x: f64) -> Value {
+        Value::Float(x)
+    }
+}
+
+/// One log line: level, message and fields (rendered sorted by key).
+#[derive(Clone, Debug, PartialEq)]
+pub struct LogLine {
+    pub time: Timestamp,
+    pub level: Level,
+    pub msg: String,
+    pub fields: Vec<(&'static str, Value)>,
+}
+
+impl LogLine {
+    pub fn new(time: Timestamp, level: Level, msg: impl Into<String>) -> LogLine {
+        LogLine {
+            time,
+            level,
+            msg: msg.into(),
+            fields: Vec::new(),
+        }
+    }
+
+    /// Add a field (builder style).
+    pub fn with(mut self, key: &'static str, value: impl Into<Value>) -> LogLine {
+        self.fields.push((key, value.into()));
+        self
+    }
+
+    fn sorted_fields(&self) -> Vec<&(&'static str, Value)> {
+        let mut fields: Vec<_> = self.fields.iter().collect();
+        fields.sort_by(|a, b| a.0.cmp(b.0));
+        fields
+    }
+
+    /// logrus TextFormatter output (without colours): `time="…" level=info msg=… k=v …`.
+    pub fn render_text(&self) -> String {
+        let mut out = String::with_capacity(512);
+        out.push_str("time=");
+        push_text_value(&mut out, &self.time.rfc3339_seconds());
+        out.push_str(" level=");
+        out.push_str(self.level.as_str());
+        out.push_str(" msg=");
+        push_text_value(&mut out, &self.msg);
+        for (key, value) in self.sorted_fields() {
+            out.push(' ');
+            out.push_str(key);
+            out.push('=');
+            push_text_value(&mut out, &value.to_text());
+        }
+        out
+    }
+
+    /// One JSON object, keys sorted, `time` with nanoseconds.
+    pub fn render_json(&self) -> String {
+        let mut map = serde_json::Map::new();
+        for (key, value) in &self.fields {
+            map.insert((*key).to_string(), value.to_json());
+        }
+        map.insert("time".into(), self.time.rfc3339_nanos().into());
+        map.insert("level".into(), self.level.as_str().into());
+        map.insert("msg".into(), self.msg.clone().into());
+        // serde_json escapes control characters; U+2028/2029 are escaped too
+        // below so that no consumer can treat them as line breaks.
+        let text = serde_json::Value::Object(map).to_string();
+        text.replace('\u{2028}', "\\u2028")
+            .replace('\u{2029}', "\\u2029")
+    }
+
+    /// Render in the chosen format.
+    pub fn render(&self, format: Format) -> String {
+        match format {
+            Format::Text => self.render_text(),
+            Format::Json => self.render_json(),
+        }
+    }
+}
+
+/// Log output format.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Format {
+    #[default]
+    Text,
+    Json,
+}
+
+/// logrus's rule: bare if every char is in `A-Za-z0-9-._/@^+` (or empty), else Go `%q`.
+fn push_text_value(out: &mut String, value: &str) {
+    let bare = value
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | '/' | '@' | '^' | '+'));
+    if bare {
+        out.push_str(value);
+    } else {
+        push_go_quoted(out, value);
+    }
+}
+
+/// Go's `strconv.Quote`, with a conservative notion of printable.
+fn push_go_quoted(out: &mut String, value: &str) {
+    out.push('"');
+    for c in value.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\u{7}' => out.push_str("\\a"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{b}' => out.push_str("\\v"),
+            c if (c as u32) < 0x20 || c == '\u{7f}' => {
+                let _ = write!(out, "\\x{:02x}", c as u32);
+            }
+            c if !is_printable(c) => {
+                if (c as u32) < 0x10000 {
+                    let _ = write!(out, "\\u{:04x}", c as u32);
+                } else {
+                    let _ = write!(out, "\\U{:08x}", c as u32);
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+/// Not printable: C0/C1 controls, separators other than ASCII space, and
+/// format characters that reorder or hide text (bidi overrides, zero-width).
+fn is_printable(c: char) -> bool {
+    let u = c as u32;
+    !(c.is_control()
+        || matches!(u, 0xA0 | 0xAD | 0x1680 | 0x180E | 0x2000..=0x200F | 0x2028..=0x202F | 0x205F..=0x206F | 0x3000 | 0xFEFF | 0xFFF9..=0xFFFB)
+        || (0xE000..=0xF8FF).contains(&u)
+        || (0xF0000..).contains(&u))
+}
+
+/// Go's `%v` for float64: shortest representation, exponent form outside 1e-4..1e21.
+pub fn go_float(x: f64) -> String {
+    if x.is_nan() {
+        return "NaN".into();
+    }
+    if x.is_infinite() {
+        return if x > 0.0 {
+            "+Inf".into()
+        } else {
+            "-Inf".into()
+        };
+    }
+    if x == 0.0 {
+        return "0".into();
+    }
+    let exp = x.abs().log10().floor() as i32;
+    if (-4..21).contains(&exp) {
+        format!("{x}")
+    } else {
+        // Rust prints `1e-5`; Go prints `1e-05` (at least two exponent digits).
+        let s = format!("{x:e}");
+        match s.split_once('e') {
+            Some((mant, e)) => {
+                let (sign, digits) = e.strip_prefix('-').map(|d| ('-', d)).unwrap_or(('+', e));
+                format!("{mant}e{sign}{digits:0>2}")
+            }
+            None => s,
+        }
+    }
+}
+
+/// A parsed text line: `time`, `level`, `msg` and the fields, all as text.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ParsedLine(pub Vec<(String, String)>);
+
+impl ParsedLine {
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Parse a text line back into key/value pairs (the inverse of `render_text`).
+/// Used by tests, the fuzzer and anyone who wants to read our logs.
+pub fn parse_text(line: &str) -> Option<ParsedLine> {
+    let mut out = Vec::new();
+    let mut rest = line;
+    while !rest.is_empty() {
+        let eq = rest.find('=')?;
+        let key = &rest[..eq];
+        if key.is_empty() || key.contains(' ') || key.contains('"') {
+            return None;
+        }
+        rest = &rest[eq + 1..];
+        let value;
+        if let Some(quoted) = rest.strip_prefix('"') {
+            let (v, used) = unquote_go(quoted)?;
+            value = v;
+            rest = &quoted[used..];
+        } else {
+            let end = rest.find(' ').unwrap_or(rest.len());
+            value = rest[..end].to_string();
+            rest = &rest[end..];
+        }
+        out.push((key.to_string(), value));
+        if let Some(r) = rest.strip_prefix(' ') {
+            rest = r;
+            if rest.is_empty() {
+                return None;
+            }
+        } else if !rest.is_empty() {
+            return None;
+        }
+    }
+    Some(ParsedLine(out))
+}
+
+/// Decode a Go-quoted string body (after the opening quote). Returns the text
+/// and how many bytes were used including the closing quote.
+fn unquote_go(s: &str) -> Option<(String, usize)> {
+    let mut out = String::new();
+    let mut chars = s.char_indices();
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '"' => return Some((out, i + 1)),
+            '\\' => {
+                let (_, e) = chars.next()?;
+                match e {
+                    '"' => out.push('"'),
+                    '\\' => out.push('\\'),
+                    'a' => out.push('\u{7}'),
+                    'b' => out.push('\u{8}'),
+                    'f' => out.push('\u{c}'),
+                    'n' => out.push('\n'),
+                    'r' => out.push('\r'),
+                    't' => out.push('\t'),
+                    'v' => out.push('\u{b}'),
+                    'x' | 'u' | 'U' => {
+                        let n = match e {
+                            'x' => 2,
+                            'u' => 4,
+                            _ => 8,
+                        };
+                        let mut code = 0u32;
+                        for _ in 0..n {
+                            let (_, h) = chars.next()?;
+                            code = code * 16 + h.to_digit(16)?;
+                        }
+                        out.push(char::from_u32(code)?);
+                    }
+                    _ => return None,
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    None
+}
+
+/// `http` or `connect`, as Smokescreen logs `proxy_type`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProxyType {
+    Connect,
+    Http,
+}
+
+impl ProxyType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProxyType::Connect => "connect",
+            ProxyType::Http => "http",
+        }
+    }
+}
+
+/// Who the client is, as far as the logs are concerned.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Client {
+    /// The peer address (or the one a trusted PROXY protocol header carried).
+    pub source: SocketAddr,
+    /// TLS client certificate common name and OU, `unknown` without mTLS.
+    pub common_name: String,
+    pub organization_unit: String,
+}
+
+impl Client {
+    pub fn plain(source: SocketAddr) -> Client {
+        Client {
+            source,
+            common_name: "unknown".into(),
+            organization_unit: "unknown".into(),
+        }
+    }
+}
+
+/// CANONICAL-PROXY-DECISION: one per request, written once the outcome
+/// (including the dial) is known.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DecisionRecord {
+    pub id: String,
+    pub proxy_type: ProxyType,
+    pub requested_host: String,
+    pub client: Client,
+    pub start_time: Timestamp,
+    pub trace_id: String,
+    pub role: String,
+    pub project: String,
+    pub allow: bool,
+    pub enforce_would_deny: bool,
+    pub decision_reason: String,
+    /// The address dialled, when one was allowed.
+    pub dst: Option<SocketAddr>,
+    /// What went wrong, when something did (auth failure, address denial, dial error).
+    pub error: Option<String>,
+    pub content_length: u64,
+    pub level: Level,
+    /// Resolved addresses refused before the one dialled (or all of them).
+    pub rejected: Vec<(std::net::IpAddr, crate::core::addr::Rule)>,
+}
+
+pub const DECISION_MSG: &str = "CANONICAL-PROXY-DECISION";
+pub const CLOSE_MSG: &str = "CANONICAL-PROXY-CN-CLOSE";
+
+impl DecisionRecord {
+    pub fn to_line(&self, now: Timestamp) -> LogLine {
+        let src = self.client.source;
+        let mut line = LogLine::new(now, self.level, DECISION_MSG)
+            .with("allow", self.allow)
+            .with("content_length", self.content_length)
+            .with("decision_reason", self.decision_reason.as_str())
+            .with("enforce_would_deny", self.enforce_would_deny)
+            .with("id", self.id.as_str())
+            .with("project", self.project.as_str())
+            .with("proxy_type", self.proxy_type.as_str())
+            .with("requested_host", self.requested_host.as_str())
+            .with("role", self.role.as_str())
+            .with("source_addr", src.to_string())
+            .with("src_host", src.ip().to_string())
+            .with("src_host_common_name", self.client.common_name.as_str())
+            .with(
+                "src_host_organization_unit",
+                self.client.organization_unit.as_str(),
+            )
+            .with("src_port", src.port())
+            .with("start_time", self.start_time.go_string())
+            .with("trace_id", self.trace_id.as_str());
+        if let Some(dst) = self.dst {
+            line = line
+                .with("dst_ip", dst.ip().to_string())
+                .with("dst_port", dst.port());
+        }
+        if let Some(err) = &self.error {
+            line = line.with("error", err.as_str());
+        }
+        if !self.rejected.is_empty() {
+            // Our addition: every refused answer, so a mixed DNS answer is visible.
+            let list: Vec<String> = self
+                .rejected
+                .iter()
+                .map(|(ip, rule)| format!("{ip} ({rule})"))
+                .collect();
+            line = line.with("rejected_addrs", list.join(", "));
+        }
+        line
+    }
+}
+
+/// CANONICAL-PROXY-CN-CLOSE: one per closed CONNECT tunnel.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CloseRecord {
+    pub id: String,
+    pub proxy_type: ProxyType,
+    pub requested_host: String,
+    pub role: String,
+    pub source: SocketAddr,
+    pub dst: SocketAddr,
+    pub start_time: Timestamp,
+    pub end_time: Timestamp,
+    pub last_activity: Timestamp,
+    /// Measured on a monotonic clock by the shell (wall-clock steps do not
+    /// distort it), so it need not equal `end_time - start_time`.
+    pub duration_secs: f64,
+    /// Bytes received from the destination (Smokescreen's meaning).
+    pub bytes_in: u64,
+    /// Bytes sent to the destination.
+    pub bytes_out: u64,
+    /// Empty when the tunnel ended cleanly.
+    pub error: String,
+    pub trace_id: String,
+}
+
+impl CloseRecord {
+    pub fn to_line(&self, now: Timestamp) -> LogLine {
+        LogLine::new(now, Level::Info, CLOSE_MSG)
+            .with("bytes_in", self.bytes_in)
+            .with("bytes_out", self.bytes_out)
+            .with("dst_ip", self.dst.ip().to_string())
+            .with("dst_port", self.dst.port())
+            .with("duration", self.duration_secs)
+            .with("end_time", self.end_time.go_string())
+            .with("error", self.error.as_str())
+            .with("id", self.id.as_str())
+            .with("last_activity", self.last_activity.go_string())
+            .with("proxy_type", self.proxy_type.as_str())
+            .with("requested_host", self.requested_host.as_str())
+            .with("role", self.role.as_str())
+            .with("source_addr", self.source.to_string())
+            .with("start_time", self.start_time.go_string())
+            .with("trace_id", self.trace_id.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn go_float_matches_go_percent_v() {
+        assert_eq!(go_float(0.170710048), "0.170710048");
+        assert_eq!(go_float(1.0), "1");
+        assert_eq!(go_float(0.00001), "1e-05");
+        assert_eq!(go_float(0.0001), "0.0001");
+        assert_eq!(go_float(0.0), "0");
+    }
+
+    #[test]
+    fn hostile_values_stay_on_one_line() {
+        let line = LogLine::new(Timestamp::new(0, 0), Level::Info, "m")
+            .with(
+                "requested_host",
+                "evil\r\nlevel=error msg=FORGED \"x\" \u{1b}[31mred\u{202e}",
+            )
+            .render_text();
+        assert!(!line.contains('\n') && !line.contains('\r') && !line.contains('\u{1b}'));
+        assert!(line.contains(
+            r#"requested_host="evil\r\nlevel=error msg=FORGED \"x\" \x1b[31mred\u202e""#
+        ));
+        let parsed = parse_text(&line).unwrap();
+        assert_eq!(parsed.0.len(), 4);
+    }
+
+    fn arb_value() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            any::<String>().prop_map(Value::Str),
+            "[ -~]{0,20}".prop_map(Value::Str),
+            any::<i64>().prop_map(Value::Int),
+            any::<u64>().prop_map(Value::UInt),
+            any::<bool>().prop_map(Value::Bool),
+        ]
+    }
+
+    const KEYS: [&str; 6] = ["a", "error", "id", "requested_host", "trace_id", "zz"];
+
+    proptest! {
+        #[test]
+        fn text_line_is_one_line_and_parses_back(
+            msg in any::<String>(),
+            values in proptest::collection::vec(arb_value(), 6),
+            secs in 0i64..4_000_000_000, nanos in 0u32..1_000_000_000,
+        ) {
+            let mut line = LogLine::new(Timestamp::new(secs, nanos), Level::Warning, msg.clone());
+            for (k, v) in KEYS.iter().zip(values.iter()) {
+                line = line.with(k, v.clone());
+            }
+            let text = line.render_text();
+            prop_assert!(!text.contains('\n') && !text.contains('\r'));
+            let parsed = parse_text(&text).expect("parses");
+            prop_assert_eq!(parsed.get("msg"), Some(msg.as_str()));
+            prop_assert_eq!(parsed.get("level"), Some("warning"));
+            let t = Timestamp::new(secs, nanos).rfc3339_seconds();
+            prop_assert_eq!(parsed.get("time"), Some(t.as_str()));
+            for (k, v) in KEYS.iter().zip(values.iter()) {
+                let text = v.to_text();
+                prop_assert_eq!(parsed.get(k), Some(text.as_str()));
+            }
+            let json = line.render_json();
+            let one_line = !json.contains('\n') && !json.contains('\r') && !json.contains('\u{2028}');
+            prop_assert!(one_line);
+            let back: serde_json::Value = serde_json::from_str(&json).expect("json");
+            prop_assert_eq!(back["msg"].as_str(), Some(msg.as_str()));
+        }
+    }
+}
