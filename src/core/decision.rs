@@ -153,7 +153,7 @@ pub fn before_dns(
     target: &Target,
     proxy_type: ProxyType,
     headers: &Headers,
-) -> Result<Pending, Refusal> {
+) -> Result<Pending, Box<Refusal>> {
     let mut verdicts = Verdicts {
         proxy_type,
         requested_host: target.requested.clone(),
@@ -167,14 +167,14 @@ pub fn before_dns(
         Ok(role) => role,
         Err(failure) => {
             verdicts.reason = ROLE_UNKNOWN_REASON.to_string();
-            return Err(Refusal {
+            return Err(Box::new(Refusal {
                 kind: RefusalKind::Role,
                 message: denied_message(&target.requested, ROLE_UNKNOWN_REASON),
                 verdicts,
                 error: Some(failure.to_string()),
                 dst: None,
                 rejected: Vec::new(),
-            });
+            }));
         }
     };
     verdicts.role = role.0;
@@ -188,14 +188,14 @@ pub fn before_dns(
     verdicts.enforce_would_deny = decision.enforce_would_deny();
     verdicts.acl_allowed = decision.allows();
     if !decision.allows() {
-        return Err(Refusal {
+        return Err(Box::new(Refusal {
             kind: RefusalKind::Acl,
             message: denied_message(&target.requested, &verdicts.reason),
             verdicts,
             error: None,
             dst: None,
             rejected: Vec::new(),
-        });
+        }));
     }
     let lookup = match &target.host {
         Host::Ip(ip) => Lookup::Literal(*ip),
@@ -216,7 +216,7 @@ pub fn after_dns(
     pending: Pending,
     answers: Result<&[IpAddr], &str>,
     me: &SelfEndpoints,
-) -> Result<Approved, Refusal> {
+) -> Result<Approved, Box<Refusal>> {
     let Pending {
         target, verdicts, ..
     } = pending;
@@ -228,14 +228,14 @@ pub fn after_dns(
         Ok(a) => a,
         Err(e) => {
             let error = format!("Failed to resolve remote hostname: {e}");
-            return Err(Refusal {
+            return Err(Box::new(Refusal {
                 kind: RefusalKind::Resolve,
                 message: error.clone(),
                 verdicts,
                 error: Some(error),
                 dst: None,
                 rejected: Vec::new(),
-            });
+            }));
         }
     };
     let mut rejected = Vec::new();
@@ -262,7 +262,7 @@ pub fn after_dns(
     verdicts.acl_allowed = false;
     verdicts.enforce_would_deny = true;
     verdicts.reason = ADDRESS_DENIED_REASON.to_string();
-    Err(Refusal {
+    Err(Box::new(Refusal {
         kind: RefusalKind::Address,
         message: denied_message(
             &target.requested,
@@ -272,7 +272,7 @@ pub fn after_dns(
         error: Some(error),
         dst: None,
         rejected,
-    })
+    }))
 }
 
 /// The approved dial failed (`timed_out`: the connect timeout expired).
