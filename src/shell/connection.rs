@@ -1,0 +1,271 @@
+//! One client connection: read a head, ask the core, then tunnel (CONNECT)
+//! or forward (absolute-form), looping for keep-alive.
+
+use std::net::{Shutdown, SocketAddr};
+use std::sync::Arc;
+use std::time::Instant;
+
+use async_std::net::TcpStream;
+
+use crate::core::addr::SelfEndpoints;
+use crate::core::decision::{self, Approved, Lookup, Pending, Policy, Refusal, RequestFacts};
+use crate::core::head::{parse_request, HeadError, RequestForm, RequestHead};
+use crate::core::record::{Client, CloseRecord, Level, ProxyType};
+use crate::core::reply::{self, Reply, CONNECT_ESTABLISHED};
+use crate::core::target::Target;
+use crate::core::time::Timestamp;
+use crate::shell::forward::{self, Upstream};
+use crate::shell::io::{read_more_timeout, write_all};
+use crate::shell::logging::{self, emit};
+use crate::shell::state::{closed, Shared};
+use crate::shell::tunnel;
+
+/// Serve one accepted connection to completion.
+pub async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr) {
+    let local_ip = stream.local_addr().ok().map(|a| a.ip());
+    let me = SelfEndpoints { listen: shared.listen.clone(), local_ip };
+    let mut buf: Vec<u8> = Vec::new();
+    let mut upstream: Option<Upstream> = None;
+    let mut first = true;
+    loop {
+        let head = match read_head(&shared, &stream, &mut buf, first).await {
+            HeadRead::Head(h) => h,
+            HeadRead::Closed => break,
+            HeadRead::Invalid(err) => {
+                refuse_malformed(&stream, peer, &err).await;
+                break;
+            }
+        };
+        first = false;
+        buf.drain(..head.head_len);
+        let policy = shared.policy();
+        let keep_going = match &head.form {
+            RequestForm::Origin(_) => {
+                let _ = write_all(&stream, &reply::non_proxy_request().to_bytes()).await;
+                false
+            }
+            RequestForm::Connect(target) => {
+                let target = target.clone();
+                connect(&shared, &policy, &me, stream.clone(), peer, &target, head, std::mem::take(&mut buf)).await;
+                false
+            }
+            RequestForm::Absolute(uri) => {
+                let target = uri.target.clone();
+                forward_one(&shared, &policy, &me, &stream, peer, &target, head, &mut buf, &mut upstream).await
+            }
+        };
+        if !keep_going {
+            break;
+        }
+    }
+    let _ = stream.shutdown(Shutdown::Both);
+}
+
+enum HeadRead {
+    Head(RequestHead),
+    /// The client closed (or went idle while draining) between requests.
+    Closed,
+    Invalid(HeadError),
+}
+
+/// Read until a complete head parses. The header-read timeout bounds the
+/// whole head (slowloris), and between keep-alive requests the idle timeout
+/// applies instead; a drain closes idle connections at once.
+#[allow(clippy::disallowed_methods)]
+async fn read_head(shared: &Shared, stream: &TcpStream, buf: &mut Vec<u8>, first: bool) -> HeadRead {
+    let limits = shared.settings.head_limits;
+    let started = Instant::now();
+    loop {
+        match parse_request(buf, &limits) {
+            Ok(Some(head)) => return HeadRead::Head(head),
+            Ok(None) => {}
+            Err(e) => return HeadRead::Invalid(e),
+        }
+        let waiting_for_next = buf.is_empty() && !first;
+        let read = if waiting_for_next {
+            // Between requests: wait for bytes, idle timeout, or drain.
+            let idle = shared.settings.idle_timeout.unwrap_or(std::time::Duration::from_secs(3600));
+            let next = async { Some(read_more_timeout(stream, buf, idle).await) };
+            let drain = async {
+                closed(&shared.draining).await;
+                None
+            };
+            match futures_lite::future::or(next, drain).await {
+                Some(r) => r,
+                None => return HeadRead::Closed,
+            }
+        } else {
+            let left = shared.settings.read_header_timeout.saturating_sub(started.elapsed());
+            read_more_timeout(stream, buf, left).await
+        };
+        match read {
+            Ok(0) => return HeadRead::Closed,
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut && !buf.is_empty() => {
+                // A partial head that never completed: tell the client why.
+                let _ = write_all(stream, &Reply::text(408, "timed out reading the request head\n").to_bytes()).await;
+                return HeadRead::Closed;
+            }
+            Err(_) => return HeadRead::Closed,
+        }
+    }
+}
+
+async fn refuse_malformed(stream: &TcpStream, peer: SocketAddr, err: &HeadError) {
+    let reply = Reply::text(err.status(), format!("{err}\n"));
+    let _ = write_all(stream, &reply.to_bytes()).await;
+    emit(&logging::line(Level::Warning, "malformed request refused")
+        .with("error", err.to_string())
+        .with("source_addr", peer.to_string())
+        .with("status", reply.status));
+}
+
+fn new_id() -> String {
+    xid::new().to_string()
+}
+
+/// Steps one and two of the decision with the lookup in between.
+async fn decide(
+    shared: &Shared,
+    policy: &Policy,
+    me: &SelfEndpoints,
+    target: &Target,
+    head: &RequestHead,
+    proxy_type: ProxyType,
+) -> Result<Approved, Box<Refusal>> {
+    let pending: Pending = decision::before_dns(policy, target, proxy_type, &head.headers)?;
+    match pending.lookup.clone() {
+        Lookup::Literal(ip) => decision::after_dns(policy, pending, Ok(&[ip]), me),
+        Lookup::Name(name) => match shared.resolver.lookup(&name).await {
+            Ok(ips) => decision::after_dns(policy, pending, Ok(&ips), me),
+            Err(e) => decision::after_dns(policy, pending, Err(&e), me),
+        },
+    }
+}
+
+/// Dial exactly the approved address, within the connect timeout.
+async fn dial(shared: &Shared, approved: Approved) -> Result<(TcpStream, Approved), Box<Refusal>> {
+    let limit = shared.settings.connect_timeout;
+    match async_std::io::timeout(limit, TcpStream::connect(approved.addr)).await {
+        Ok(s) => {
+            let _ = s.set_nodelay(true);
+            Ok((s, approved))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
+            Err(Box::new(decision::dial_failed(approved, &format!("dial tcp {}: i/o timeout", limit_text(limit)), true)))
+        }
+        Err(e) => {
+            let text = format!("dial tcp {}: {e}", approved.addr);
+            Err(Box::new(decision::dial_failed(approved, &text, false)))
+        }
+    }
+}
+
+fn limit_text(limit: std::time::Duration) -> String {
+    format!("after {limit:?}")
+}
+
+fn facts(head: &RequestHead, peer: SocketAddr, start: Timestamp) -> RequestFacts {
+    RequestFacts::from_headers(new_id(), Client::plain(peer), start, &head.headers)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn connect(
+    shared: &Shared,
+    policy: &Policy,
+    me: &SelfEndpoints,
+    client: TcpStream,
+    peer: SocketAddr,
+    target: &Target,
+    head: RequestHead,
+    eager: Vec<u8>,
+) {
+    let start = logging::now();
+    let facts = facts(&head, peer, start);
+    let outcome = match decide(shared, policy, me, target, &head, ProxyType::Connect).await {
+        Ok(approved) => dial(shared, approved).await,
+        Err(r) => Err(r),
+    };
+    let (upstream, approved) = match outcome {
+        Ok(ok) => ok,
+        Err(refusal) => {
+            emit(&decision::refusal_record(&facts, &refusal).to_line(logging::now()));
+            // Answer and close without reading anything else (RFC 9931).
+            let _ = write_all(&client, &refusal.reply(policy).to_bytes()).await;
+            return;
+        }
+    };
+    emit(&decision::approved_record(&facts, &approved).to_line(logging::now()));
+    if write_all(&client, CONNECT_ESTABLISHED).await.is_err() {
+        return;
+    }
+    let started = Instant::now();
+    let stop = closed(&shared.force_stop);
+    let stats = tunnel::run(client, upstream, eager, shared.settings.idle_timeout, stop).await;
+    let end = logging::now();
+    let record = CloseRecord {
+        id: facts.id.clone(),
+        proxy_type: ProxyType::Connect,
+        requested_host: approved.target.requested.clone(),
+        role: approved.verdicts.role.clone(),
+        source: peer,
+        dst: approved.addr,
+        start_time: start,
+        end_time: end,
+        last_activity: stats.last_activity,
+        duration_secs: started.elapsed().as_secs_f64(),
+        bytes_in: stats.bytes_in,
+        bytes_out: stats.bytes_out,
+        error: stats.error,
+        trace_id: facts.trace_id.clone(),
+    };
+    emit(&record.to_line(end));
+}
+
+/// Forward one absolute-form request. Returns whether the client connection
+/// may carry another request.
+#[allow(clippy::too_many_arguments)]
+async fn forward_one(
+    shared: &Shared,
+    policy: &Policy,
+    me: &SelfEndpoints,
+    client: &TcpStream,
+    peer: SocketAddr,
+    target: &Target,
+    head: RequestHead,
+    buf: &mut Vec<u8>,
+    upstream: &mut Option<Upstream>,
+) -> bool {
+    let start = logging::now();
+    let facts = facts(&head, peer, start);
+    let approved = match decide(shared, policy, me, target, &head, ProxyType::Http).await {
+        Ok(a) => a,
+        Err(refusal) => {
+            emit(&decision::refusal_record(&facts, &refusal).to_line(logging::now()));
+            let _ = write_all(client, &refusal.reply(policy).to_bytes()).await;
+            return false;
+        }
+    };
+    // Reuse the kept-alive upstream only when the core chose the same address.
+    let reusable = upstream.take().filter(|u| u.addr == approved.addr);
+    let (conn, approved, reused) = match reusable {
+        Some(u) => (u, approved, true),
+        None => match dial(shared, approved).await {
+            Ok((s, a)) => (Upstream::new(s, a.addr), a, false),
+            Err(refusal) => {
+                emit(&decision::refusal_record(&facts, &refusal).to_line(logging::now()));
+                let _ = write_all(client, &refusal.reply(policy).to_bytes()).await;
+                return false;
+            }
+        },
+    };
+    let result = forward::exchange(shared, client, buf, &head, &approved, conn, reused).await;
+    let mut record = decision::approved_record(&facts, &approved);
+    if let Some(err) = &result.error {
+        record.error = Some(err.clone());
+        record.level = Level::Error;
+    }
+    emit(&record.to_line(logging::now()));
+    *upstream = result.upstream;
+    result.client_keep_alive
+}

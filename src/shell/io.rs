@@ -1,0 +1,129 @@
+//! Small byte-moving helpers shared by the connection, forwarder and tunnel.
+
+use std::time::Duration;
+
+use async_std::io::{ReadExt as _, WriteExt as _};
+use async_std::net::TcpStream;
+
+use crate::core::framing::{encode_chunk_header, ChunkedDecoder, LAST_CHUNK};
+
+const READ_CHUNK: usize = 16 * 1024;
+
+/// Read more bytes into `buf`; `Ok(0)` is EOF.
+pub async fn read_more(stream: &TcpStream, buf: &mut Vec<u8>) -> std::io::Result<usize> {
+    let old = buf.len();
+    buf.resize(old + READ_CHUNK, 0);
+    let mut r = stream;
+    let res = r.read(buf.get_mut(old..).unwrap_or_default()).await;
+    let n = *res.as_ref().unwrap_or(&0);
+    buf.truncate(old + n);
+    res
+}
+
+/// Like [`read_more`], bounded by `limit`.
+pub async fn read_more_timeout(stream: &TcpStream, buf: &mut Vec<u8>, limit: Duration) -> std::io::Result<usize> {
+    async_std::io::timeout(limit, read_more(stream, buf)).await
+}
+
+pub async fn write_all(stream: &TcpStream, bytes: &[u8]) -> std::io::Result<()> {
+    let mut w = stream;
+    w.write_all(bytes).await
+}
+
+/// Where a body copy failed: reading from the source or writing to the sink.
+#[derive(Debug)]
+pub enum CopyError {
+    Read(String),
+    Write(String),
+}
+
+impl std::fmt::Display for CopyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CopyError::Read(e) => write!(f, "read: {e}"),
+            CopyError::Write(e) => write!(f, "write: {e}"),
+        }
+    }
+}
+
+/// Copy exactly `n` body bytes: first from `pending` (bytes already read
+/// past the head), then from `from`. Surplus bytes stay in `pending`.
+pub async fn copy_length(from: &TcpStream, pending: &mut Vec<u8>, to: &TcpStream, mut n: u64) -> Result<(), CopyError> {
+    while n > 0 {
+        if pending.is_empty() {
+            let got = read_more(from, pending).await.map_err(|e| CopyError::Read(e.to_string()))?;
+            if got == 0 {
+                return Err(CopyError::Read(format!("connection closed with {n} body bytes missing")));
+            }
+        }
+        let take = usize::try_from(n).unwrap_or(usize::MAX).min(pending.len());
+        write_all(to, pending.get(..take).unwrap_or_default()).await.map_err(|e| CopyError::Write(e.to_string()))?;
+        pending.drain(..take);
+        n -= take as u64;
+    }
+    Ok(())
+}
+
+/// Copy a chunked body, decoding it with the core's decoder and re-encoding
+/// it canonically (`rechunk`) or writing the bare data (for HTTP/1.0 peers).
+pub async fn copy_chunked(from: &TcpStream, pending: &mut Vec<u8>, to: &TcpStream, rechunk: bool) -> Result<(), CopyError> {
+    let mut decoder = ChunkedDecoder::new();
+    let mut out = Vec::with_capacity(READ_CHUNK + 32);
+    loop {
+        let mut done = false;
+        let mut used = 0;
+        while used < pending.len() {
+            let input = pending.get(used..).unwrap_or_default();
+            let step = decoder.decode(input).map_err(|e| CopyError::Read(e.to_string()))?;
+            if let Some(range) = step.data.clone() {
+                let data = input.get(range).unwrap_or_default();
+                if !data.is_empty() {
+                    if rechunk {
+                        encode_chunk_header(data.len(), &mut out);
+                        out.extend_from_slice(data);
+                        out.extend_from_slice(b"\r\n");
+                    } else {
+                        out.extend_from_slice(data);
+                    }
+                }
+            }
+            used += step.consumed;
+            if step.done {
+                done = true;
+                break;
+            }
+            if step.consumed == 0 {
+                break;
+            }
+        }
+        pending.drain(..used);
+        if done && rechunk {
+            out.extend_from_slice(LAST_CHUNK);
+        }
+        if !out.is_empty() {
+            write_all(to, &out).await.map_err(|e| CopyError::Write(e.to_string()))?;
+            out.clear();
+        }
+        if done {
+            return Ok(());
+        }
+        let got = read_more(from, pending).await.map_err(|e| CopyError::Read(e.to_string()))?;
+        if got == 0 {
+            return Err(CopyError::Read("connection closed inside a chunked body".into()));
+        }
+    }
+}
+
+/// Copy until `from` reaches EOF (close-delimited response bodies).
+pub async fn copy_until_close(from: &TcpStream, pending: &mut Vec<u8>, to: &TcpStream) -> Result<(), CopyError> {
+    loop {
+        if !pending.is_empty() {
+            write_all(to, pending).await.map_err(|e| CopyError::Write(e.to_string()))?;
+            pending.clear();
+        }
+        let got = read_more(from, pending).await.map_err(|e| CopyError::Read(e.to_string()))?;
+        if got == 0 {
+            return Ok(());
+        }
+    }
+}

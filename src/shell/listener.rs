@@ -1,0 +1,106 @@
+//! The accept loop and the process lifecycle: bind, serve, drain, stop.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_std::net::TcpListener;
+use async_std::task;
+
+use crate::core::decision::Policy;
+use crate::core::record::Level;
+use crate::shell::connection;
+use crate::shell::logging::{self, emit};
+use crate::shell::resolve::Resolver;
+use crate::shell::signals::{self, AclSource};
+use crate::shell::state::{closed, Settings, Shared};
+
+/// Everything needed to start serving.
+pub struct ServerParams {
+    pub listen: SocketAddr,
+    pub policy: Policy,
+    pub settings: Settings,
+    pub resolver: Resolver,
+    pub acl_source: AclSource,
+    pub max_connections: usize,
+}
+
+/// Serve until a signal drains the process. Errors (binding) are returned as text.
+pub async fn run(params: ServerParams) -> Result<(), String> {
+    let listener = TcpListener::bind(params.listen).await.map_err(|e| format!("listen on {}: {e}", params.listen))?;
+    let bound = listener.local_addr().map_err(|e| format!("listen on {}: {e}", params.listen))?;
+    let (shared, triggers) = Shared::new(params.policy, params.settings, params.resolver, vec![bound]);
+    task::spawn(signals::handle(Arc::clone(&shared), triggers, params.acl_source));
+
+    // Each connection holds a clone of `alive`; when all are dropped, `done` closes.
+    let (alive, done) = async_std::channel::bounded::<()>(1);
+    let open = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    emit(&logging::line(Level::Info, "starting").with("listen_addr", bound.to_string()));
+
+    let mut backoff = Duration::from_millis(5);
+    loop {
+        let accept = async { Some(listener.accept().await) };
+        let drain = async {
+            closed(&shared.draining).await;
+            None
+        };
+        let Some(accepted) = futures_lite::future::or(drain, accept).await else { break };
+        match accepted {
+            Ok((stream, peer)) => {
+                backoff = Duration::from_millis(5);
+                if open.load(std::sync::atomic::Ordering::Relaxed) >= params.max_connections {
+                    // Over the cap: refuse at once rather than queue without bound.
+                    let _ = crate::shell::io::write_all(&stream, &crate::core::reply::overloaded().to_bytes()).await;
+                    continue;
+                }
+                let _ = stream.set_nodelay(true);
+                let shared = Arc::clone(&shared);
+                let guard = alive.clone();
+                let open = Arc::clone(&open);
+                open.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                task::spawn(async move {
+                    connection::serve(shared, stream, peer).await;
+                    open.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+                    drop(guard);
+                });
+            }
+            Err(e) => {
+                // EMFILE/ENFILE and friends: back off and try again instead of spinning.
+                emit(&logging::line(Level::Error, "accept failed; backing off")
+                    .with("error", e.to_string())
+                    .with("backoff_ms", backoff.as_millis() as u64));
+                task::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(1));
+            }
+        }
+    }
+    drop(listener);
+    drop(alive);
+    let remaining = open.load(std::sync::atomic::Ordering::Relaxed);
+    emit(&logging::line(Level::Info, "stopped accepting; waiting for open connections")
+        .with("open_connections", remaining as u64));
+    let wait_all = async {
+        closed(&done).await;
+        true
+    };
+    let timeout = async {
+        task::sleep(shared.settings.exit_timeout).await;
+        false
+    };
+    let forced = async {
+        closed(&shared.force_stop).await;
+        false
+    };
+    let clean = futures_lite::future::or(wait_all, futures_lite::future::or(timeout, forced)).await;
+    if !clean {
+        emit(&logging::line(Level::Warning, "exit timeout reached; closing remaining tunnels"));
+        // Closing force_stop makes every tunnel stop and log its CN-CLOSE.
+        drop(shared.force_stop.close());
+        let grace = async {
+            task::sleep(Duration::from_secs(2)).await;
+        };
+        futures_lite::future::or(closed(&done), grace).await;
+    }
+    emit(&logging::line(Level::Info, "shutdown complete"));
+    Ok(())
+}

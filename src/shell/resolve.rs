@@ -1,0 +1,47 @@
+//! Name resolution behind one interface: a static hosts map (pinning and
+//! tests) in front of the system resolver, with a timeout. Answers are only
+//! data here; the core classifies every one of them.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::time::Duration;
+
+use async_std::net::ToSocketAddrs as _;
+
+/// Resolves names to addresses.
+#[derive(Clone, Debug, Default)]
+pub struct Resolver {
+    /// Normalised names (lowercase, no trailing dot) answered without DNS.
+    pub static_hosts: HashMap<String, Vec<IpAddr>>,
+    pub timeout: Duration,
+}
+
+impl Resolver {
+    pub fn new(static_hosts: HashMap<String, Vec<IpAddr>>, timeout: Duration) -> Resolver {
+        Resolver { static_hosts, timeout }
+    }
+
+    /// All addresses for `name`, in resolver order. The error is a short text
+    /// for logs and the 502 body.
+    pub async fn lookup(&self, name: &str) -> Result<Vec<IpAddr>, String> {
+        if let Some(ips) = self.static_hosts.get(name) {
+            return Ok(ips.clone());
+        }
+        // async-std runs getaddrinfo on its blocking pool, so the executor
+        // never blocks; the timeout bounds how long a request waits for it.
+        let query = (name, 0u16);
+        match async_std::future::timeout(self.timeout, query.to_socket_addrs()).await {
+            Err(_) => Err(format!("lookup {name}: timed out after {:?}", self.timeout)),
+            Ok(Err(e)) => Err(format!("lookup {name}: {e}")),
+            Ok(Ok(addrs)) => {
+                let mut ips: Vec<IpAddr> = Vec::new();
+                for a in addrs {
+                    if !ips.contains(&a.ip()) {
+                        ips.push(a.ip());
+                    }
+                }
+                Ok(ips)
+            }
+        }
+    }
+}

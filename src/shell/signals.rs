@@ -1,0 +1,94 @@
+//! Process signals: SIGTERM/SIGINT start a graceful drain (a second one cuts
+//! it short); SIGHUP reloads the ACL atomically, keeping the old one if the
+//! new file is bad.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use futures_lite::StreamExt as _;
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+
+use crate::core::acl::{Acl, Action};
+use crate::core::record::Level;
+use crate::shell::logging::{self, emit};
+use crate::shell::state::{Shared, Triggers};
+
+/// Where the ACL comes from, so it can be read again.
+#[derive(Clone, Debug)]
+pub struct AclSource {
+    /// `None`: the embedded default (nothing to reload).
+    pub path: Option<PathBuf>,
+    pub disabled: Vec<Action>,
+}
+
+/// Load an ACL from its source. Errors name the file.
+#[allow(clippy::disallowed_methods)]
+pub fn load_acl(source: &AclSource) -> Result<(Acl, Vec<String>), String> {
+    match &source.path {
+        None => Acl::from_yaml(crate::core::DEFAULT_ACL_YAML, &source.disabled)
+            .map_err(|e| format!("embedded default ACL: {e}")),
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+            Acl::from_yaml(&text, &source.disabled).map_err(|e| format!("{}: {e}", path.display()))
+        }
+    }
+}
+
+/// Handle signals until the process stops.
+pub async fn handle(shared: Arc<Shared>, triggers: Triggers, source: AclSource) {
+    let mut signals = match signal_hook_async_std::Signals::new([SIGTERM, SIGINT, SIGHUP]) {
+        Ok(s) => s,
+        Err(e) => {
+            emit(&logging::line(Level::Error, "cannot install signal handlers").with("error", e.to_string()));
+            return;
+        }
+    };
+    let mut draining = false;
+    while let Some(signal) = signals.next().await {
+        match signal {
+            SIGHUP => reload(&shared, &source),
+            _ if !draining => {
+                draining = true;
+                emit(&logging::line(Level::Info, "shutting down: draining connections")
+                    .with("signal", signal_name(signal))
+                    .with("exit_timeout", format!("{:?}", shared.settings.exit_timeout)));
+                triggers.draining.close();
+            }
+            _ => {
+                emit(&logging::line(Level::Warning, "second signal: closing open tunnels now").with("signal", signal_name(signal)));
+                triggers.force_stop.close();
+            }
+        }
+    }
+}
+
+fn signal_name(signal: i32) -> &'static str {
+    match signal {
+        SIGTERM => "SIGTERM",
+        SIGINT => "SIGINT",
+        SIGHUP => "SIGHUP",
+        _ => "signal",
+    }
+}
+
+/// Replace the ACL, or keep the old one and say why.
+pub fn reload(shared: &Shared, source: &AclSource) {
+    let Some(path) = &source.path else {
+        emit(&logging::line(Level::Info, "SIGHUP: using the embedded default ACL; nothing to reload"));
+        return;
+    };
+    match load_acl(source) {
+        Ok((acl, warnings)) => {
+            for w in warnings {
+                emit(&logging::line(Level::Warning, w));
+            }
+            let mut policy = (*shared.policy()).clone();
+            policy.acl = Some(acl);
+            shared.set_policy(policy);
+            emit(&logging::line(Level::Info, "reloaded egress ACL").with("file", path.display().to_string()));
+        }
+        Err(e) => {
+            emit(&logging::line(Level::Error, "ACL reload failed; keeping the previous ACL").with("error", e));
+        }
+    }
+}

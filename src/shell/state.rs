@@ -1,0 +1,79 @@
+//! State shared by every connection: the current policy (swapped whole on
+//! SIGHUP), settings, the resolver and the shutdown signals.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use async_std::channel::{Receiver, Sender};
+
+use crate::core::decision::Policy;
+use crate::core::head::HeadLimits;
+use crate::shell::resolve::Resolver;
+
+/// Timeouts and bounds the shell applies.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub head_limits: HeadLimits,
+    pub read_header_timeout: Duration,
+    pub connect_timeout: Duration,
+    pub idle_timeout: Option<Duration>,
+    pub exit_timeout: Duration,
+}
+
+/// Shared by all connections.
+pub struct Shared {
+    policy: RwLock<Arc<Policy>>,
+    pub settings: Settings,
+    pub resolver: Resolver,
+    /// Every address this process listens on (self-connection defence).
+    pub listen: Vec<SocketAddr>,
+    /// Closed when draining starts: idle keep-alive connections stop waiting.
+    pub draining: Receiver<()>,
+    /// Closed when the exit timeout expires: tunnels are cut.
+    pub force_stop: Receiver<()>,
+}
+
+/// The sending halves; dropping one closes its signal for everyone.
+pub struct Triggers {
+    pub draining: Sender<()>,
+    pub force_stop: Sender<()>,
+}
+
+impl Shared {
+    pub fn new(policy: Policy, settings: Settings, resolver: Resolver, listen: Vec<SocketAddr>) -> (Arc<Shared>, Triggers) {
+        let (drain_tx, drain_rx) = async_std::channel::bounded(1);
+        let (stop_tx, stop_rx) = async_std::channel::bounded(1);
+        let shared = Shared {
+            policy: RwLock::new(Arc::new(policy)),
+            settings,
+            resolver,
+            listen,
+            draining: drain_rx,
+            force_stop: stop_rx,
+        };
+        (Arc::new(shared), Triggers { draining: drain_tx, force_stop: stop_tx })
+    }
+
+    /// The policy in force now. A request keeps the one it started with.
+    pub fn policy(&self) -> Arc<Policy> {
+        match self.policy.read() {
+            Ok(p) => Arc::clone(&p),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
+
+    /// Replace the policy atomically (SIGHUP reload).
+    pub fn set_policy(&self, policy: Policy) {
+        let new = Arc::new(policy);
+        match self.policy.write() {
+            Ok(mut p) => *p = new,
+            Err(poisoned) => *poisoned.into_inner() = new,
+        }
+    }
+}
+
+/// Resolves when `rx`'s sender is dropped or closed.
+pub async fn closed(rx: &Receiver<()>) {
+    while rx.recv().await.is_ok() {}
+}
