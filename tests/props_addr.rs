@@ -55,7 +55,8 @@ const ORACLE_V6: &[(&str, Rule)] = &[
 ];
 
 fn net(s: &str) -> IpNet {
-    s.parse().unwrap_or_else(|e| panic!("oracle range {s}: {e}"))
+    s.parse()
+        .unwrap_or_else(|e| panic!("oracle range {s}: {e}"))
 }
 
 /// The built-in table's verdict for `ip` (no user ranges, no self check).
@@ -93,7 +94,8 @@ fn covered(ranges: &[UserRange], ip: IpAddr, port: u16) -> bool {
         r.port.is_none_or(|p| p == port)
             && (r.net.contains(&ip)
                 || v4.is_some_and(|a| {
-                    r.net.contains(&IpAddr::V4(a)) || r.net.contains(&IpAddr::V6(a.to_ipv6_mapped()))
+                    r.net.contains(&IpAddr::V4(a))
+                        || r.net.contains(&IpAddr::V6(a.to_ipv6_mapped()))
                 }))
     })
 }
@@ -152,7 +154,10 @@ fn v6_addr() -> impl Strategy<Value = Ipv6Addr> {
 }
 
 fn ip_addr() -> impl Strategy<Value = IpAddr> {
-    prop_oneof![v4_addr().prop_map(IpAddr::V4), v6_addr().prop_map(IpAddr::V6)]
+    prop_oneof![
+        v4_addr().prop_map(IpAddr::V4),
+        v6_addr().prop_map(IpAddr::V6)
+    ]
 }
 
 fn port() -> impl Strategy<Value = u16> {
@@ -161,8 +166,10 @@ fn port() -> impl Strategy<Value = u16> {
 
 /// A user range near interesting addresses: any prefix length, sometimes a port.
 fn user_range() -> impl Strategy<Value = UserRange> {
-    let v4 = (v4_addr(), 0u8..=32).prop_map(|(a, l)| IpNet::V4(Ipv4Net::new(a, l).unwrap_or_default()));
-    let v6 = (v6_addr(), 0u8..=128).prop_map(|(a, l)| IpNet::V6(Ipv6Net::new(a, l).unwrap_or_default()));
+    let v4 =
+        (v4_addr(), 0u8..=32).prop_map(|(a, l)| IpNet::V4(Ipv4Net::new(a, l).unwrap_or_default()));
+    let v6 =
+        (v6_addr(), 0u8..=128).prop_map(|(a, l)| IpNet::V6(Ipv6Net::new(a, l).unwrap_or_default()));
     let v4_as_mapped = (v4_addr(), 96u8..=128)
         .prop_map(|(a, l)| IpNet::V6(Ipv6Net::new(a.to_ipv6_mapped(), l).unwrap_or_default()));
     (
@@ -183,7 +190,11 @@ fn policy() -> impl Strategy<Value = AddressPolicy> {
             if via_new {
                 AddressPolicy::new(allow, deny, unsafe_private)
             } else {
-                AddressPolicy { allow, deny, unsafe_allow_private_ranges: unsafe_private }
+                AddressPolicy {
+                    allow,
+                    deny,
+                    unsafe_allow_private_ranges: unsafe_private,
+                }
             }
         })
 }
@@ -195,11 +206,20 @@ fn self_endpoints() -> impl Strategy<Value = SelfEndpoints> {
         ip_addr(),
     ];
     (
-        prop::collection::vec((listen_ip, prop_oneof![Just(4750u16), Just(9810), any::<u16>()]), 0..3),
+        prop::collection::vec(
+            (
+                listen_ip,
+                prop_oneof![Just(4750u16), Just(9810), any::<u16>()],
+            ),
+            0..3,
+        ),
         prop::option::of(ip_addr()),
     )
         .prop_map(|(listen, local_ip)| SelfEndpoints {
-            listen: listen.into_iter().map(|(ip, p)| SocketAddr::new(ip, p)).collect(),
+            listen: listen
+                .into_iter()
+                .map(|(ip, p)| SocketAddr::new(ip, p))
+                .collect(),
             local_ip,
         })
 }
@@ -209,10 +229,16 @@ fn embeddings(a: Ipv4Addr) -> Vec<(Ipv6Addr, Option<EmbeddingKind>)> {
     let v = u128::from(u32::from(a));
     vec![
         (a.to_ipv6_compatible(), Some(EmbeddingKind::Compatible)),
-        (Ipv6Addr::from((0x64_ff9bu128 << 96) | v), Some(EmbeddingKind::Nat64)),
+        (
+            Ipv6Addr::from((0x64_ff9bu128 << 96) | v),
+            Some(EmbeddingKind::Nat64),
+        ),
         // Local-use NAT64 is denied but not decoded.
         (Ipv6Addr::from((0x64_ff9b_0001u128 << 80) | v), None),
-        (Ipv6Addr::from((0x2002u128 << 112) | (v << 80) | 1), Some(EmbeddingKind::SixToFour)),
+        (
+            Ipv6Addr::from((0x2002u128 << 112) | (v << 80) | 1),
+            Some(EmbeddingKind::SixToFour),
+        ),
         (
             // Teredo with server 65.54.227.120, flags 0x8000, port 0x63bf.
             Ipv6Addr::from(
@@ -226,7 +252,10 @@ fn embeddings(a: Ipv4Addr) -> Vec<(Ipv6Addr, Option<EmbeddingKind>)> {
     ]
 }
 
-const NOBODY: SelfEndpoints = SelfEndpoints { listen: Vec::new(), local_ip: None };
+const NOBODY: SelfEndpoints = SelfEndpoints {
+    listen: Vec::new(),
+    local_ip: None,
+};
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(2000))]

@@ -62,7 +62,10 @@ fn inputs(c: &Case) -> Result<(SocketAddr, AddressPolicy, AddressPolicy, SelfEnd
             sa
         }
         Err(_) => {
-            let ip: IpAddr = c.addr.parse().map_err(|e| format!("addr {:?}: {e}", c.addr))?;
+            let ip: IpAddr = c
+                .addr
+                .parse()
+                .map_err(|e| format!("addr {:?}: {e}", c.addr))?;
             SocketAddr::new(ip, c.port.unwrap_or(443))
         }
     };
@@ -77,14 +80,19 @@ fn inputs(c: &Case) -> Result<(SocketAddr, AddressPolicy, AddressPolicy, SelfEnd
         unsafe_allow_private_ranges: unsafe_private,
     };
     let policy = AddressPolicy::new(allow, deny, unsafe_private);
-    let listen = c
-        .me
-        .listen
-        .iter()
-        .map(|s| s.parse::<SocketAddr>().map_err(|e| format!("listen {s:?}: {e}")))
-        .collect::<Result<Vec<_>, _>>()?;
+    let listen =
+        c.me.listen
+            .iter()
+            .map(|s| {
+                s.parse::<SocketAddr>()
+                    .map_err(|e| format!("listen {s:?}: {e}"))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
     let local_ip = match &c.me.local_ip {
-        Some(s) => Some(s.parse::<IpAddr>().map_err(|e| format!("local_ip {s:?}: {e}"))?),
+        Some(s) => Some(
+            s.parse::<IpAddr>()
+                .map_err(|e| format!("local_ip {s:?}: {e}"))?,
+        ),
         None => None,
     };
     Ok((dst, policy, raw, SelfEndpoints { listen, local_ip }))
@@ -114,12 +122,23 @@ fn spec_addr_cases() {
         };
         let got = policy.classify(dst, &me).to_string();
         if got != c.expect {
-            failures.push(format!("{}: {dst} expected {:?}, got {got:?}", c.name, c.expect));
+            failures.push(format!(
+                "{}: {dst} expected {:?}, got {got:?}",
+                c.name, c.expect
+            ));
         }
         let got_raw = raw.classify(dst, &me).to_string();
         if got_raw != got {
-            failures.push(format!("{}: range order changed the result to {got_raw:?}", c.name));
+            failures.push(format!(
+                "{}: range order changed the result to {got_raw:?}",
+                c.name
+            ));
         }
     }
-    assert!(failures.is_empty(), "{} failing case(s):\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} failing case(s):\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }

@@ -63,7 +63,11 @@ pub struct UserRangeError(pub String);
 
 impl fmt::Display for UserRangeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "invalid address or range {:?}: expected CIDR, IP or IP:PORT", self.0)
+        write!(
+            f,
+            "invalid address or range {:?}: expected CIDR, IP or IP:PORT",
+            self.0
+        )
     }
 }
 
@@ -76,16 +80,25 @@ impl std::str::FromStr for UserRange {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let err = || UserRangeError(s.to_string());
         if let Ok(net) = s.parse::<IpNet>() {
-            return Ok(UserRange { net: net.trunc(), port: None });
+            return Ok(UserRange {
+                net: net.trunc(),
+                port: None,
+            });
         }
         if let Ok(ip) = s.parse::<IpAddr>() {
-            return Ok(UserRange { net: IpNet::from(ip), port: None });
+            return Ok(UserRange {
+                net: IpNet::from(ip),
+                port: None,
+            });
         }
         if let Ok(sa) = s.parse::<SocketAddr>() {
             if sa.port() == 0 {
                 return Err(err());
             }
-            return Ok(UserRange { net: IpNet::from(sa.ip()), port: Some(sa.port()) });
+            return Ok(UserRange {
+                net: IpNet::from(sa.ip()),
+                port: Some(sa.port()),
+            });
         }
         Err(err())
     }
@@ -205,8 +218,8 @@ fn best_match(ranges: &[UserRange], ip: IpAddr, port: u16) -> Option<Specificity
 }
 
 impl UserRange {
-    /// Whether this range covers `ip:port` (ip canonical). IPv4 destinations
-    /// are also tested in their mapped form against IPv6 ranges.
+    /// Whether this range covers `ip:port`, judging a mapped address as IPv4
+    /// and testing IPv4 destinations in their mapped form against IPv6 ranges.
     pub fn covers(&self, ip: IpAddr, port: u16) -> bool {
         self.specificity(canonical_ip(ip), port).is_some()
     }
@@ -281,7 +294,11 @@ const fn v4(a: u8, b: u8, c: u8, d: u8, len: u32, rule: Rule) -> Row<u32> {
 }
 
 const fn v6(segments: [u16; 8], len: u32, rule: Rule) -> Row<u128> {
-    let mask = if len == 0 { 0 } else { u128::MAX << (128 - len) };
+    let mask = if len == 0 {
+        0
+    } else {
+        u128::MAX << (128 - len)
+    };
     let mut net: u128 = 0;
     let mut i = 0;
     while i < 8 {
@@ -353,9 +370,7 @@ fn first_match<T>(rows: &[Row<T>], bits: T) -> Option<Rule>
 where
     T: Copy + std::ops::BitAnd<Output = T> + PartialEq,
 {
-    rows.iter()
-        .find(|r| bits & r.mask == r.net)
-        .map(|r| r.rule)
+    rows.iter().find(|r| bits & r.mask == r.net).map(|r| r.rule)
 }
 
 /// The built-in table alone (no user ranges, no self check): `AllowDefault`
@@ -432,7 +447,10 @@ pub fn embedded_ipv4(ip: Ipv6Addr) -> Option<(Ipv4Addr, EmbeddingKind)> {
         return Some((low32, EmbeddingKind::Nat64));
     }
     if seg[0] == 0x2002 {
-        return Some((Ipv4Addr::from((bits >> 80) as u32), EmbeddingKind::SixToFour));
+        return Some((
+            Ipv4Addr::from((bits >> 80) as u32),
+            EmbeddingKind::SixToFour,
+        ));
     }
     if seg[0] == 0x2001 && seg[1] == 0 {
         return Some((Ipv4Addr::from(!(bits as u32)), EmbeddingKind::Teredo));
@@ -486,7 +504,10 @@ mod tests {
     #[test]
     fn mapped_is_judged_as_ipv4() {
         let p = AddressPolicy::default();
-        assert_eq!(classify(&p, "[::ffff:127.0.0.1]:80"), Rule::DenyNotGlobalUnicast);
+        assert_eq!(
+            classify(&p, "[::ffff:127.0.0.1]:80"),
+            Rule::DenyNotGlobalUnicast
+        );
         assert_eq!(classify(&p, "[::ffff:8.8.8.8]:80"), Rule::AllowDefault);
     }
 
@@ -500,9 +521,18 @@ mod tests {
                 unsafe_private,
             )
         };
-        assert_eq!(classify(&mk(false), "192.168.1.5:443"), Rule::DenyPrivateRange);
-        assert_eq!(classify(&mk(false), "192.168.1.6:443"), Rule::AllowUserConfigured);
-        assert_eq!(classify(&mk(true), "192.168.1.5:443"), Rule::DenyUserConfigured);
+        assert_eq!(
+            classify(&mk(false), "192.168.1.5:443"),
+            Rule::DenyPrivateRange
+        );
+        assert_eq!(
+            classify(&mk(false), "192.168.1.6:443"),
+            Rule::AllowUserConfigured
+        );
+        assert_eq!(
+            classify(&mk(true), "192.168.1.5:443"),
+            Rule::DenyUserConfigured
+        );
     }
 
     #[test]
@@ -511,6 +541,20 @@ mod tests {
         assert_eq!(classify(&p, "127.0.0.1:443"), Rule::DenyNotGlobalUnicast);
         let p = AddressPolicy::new(vec![], vec![range("8.8.8.8")], false);
         assert_eq!(classify(&p, "8.8.8.8:443"), Rule::DenyUserConfigured);
+    }
+
+    #[test]
+    fn longer_prefix_beats_port() {
+        // Not expressible in flag syntax (a CIDR takes no port), but the
+        // struct allows it: prefix length is compared before the port.
+        let wide_with_port = UserRange {
+            net: IpNet::V4(ipnet::Ipv4Net::new(Ipv4Addr::new(8, 8, 0, 0), 16).unwrap_or_default()),
+            port: Some(443),
+        };
+        let p = AddressPolicy::new(vec![wide_with_port], vec![range("8.8.8.8")], false);
+        assert_eq!(classify(&p, "8.8.8.8:443"), Rule::DenyUserConfigured);
+        assert_eq!(classify(&p, "8.8.4.4:443"), Rule::AllowUserConfigured);
+        assert_eq!(classify(&p, "8.8.4.4:80"), Rule::AllowDefault);
     }
 
     #[test]
@@ -534,7 +578,10 @@ mod tests {
                 None => r.net.to_string(),
             })
             .collect();
-        assert_eq!(got, ["10.1.2.3/32:80", "10.1.2.3/32", "10.1.0.0/16", "10.0.0.0/8"]);
+        assert_eq!(
+            got,
+            ["10.1.2.3/32:80", "10.1.2.3/32", "10.1.0.0/16", "10.0.0.0/8"]
+        );
     }
 
     #[test]
@@ -551,7 +598,12 @@ mod tests {
             deny: d.into_iter().rev().collect(),
             unsafe_allow_private_ranges: false,
         };
-        for s in ["10.1.2.3:8080", "10.1.2.3:443", "10.1.9.9:443", "10.2.0.0:443"] {
+        for s in [
+            "10.1.2.3:8080",
+            "10.1.2.3:443",
+            "10.1.9.9:443",
+            "10.2.0.0:443",
+        ] {
             assert_eq!(classify(&fwd, s), classify(&rev, s), "{s}");
         }
         assert_eq!(classify(&fwd, "10.1.2.3:8080"), Rule::AllowUserConfigured);
@@ -562,10 +614,22 @@ mod tests {
     fn embedded_forms_decode() {
         let e = |s: &str| embedded_ipv4(s.parse().unwrap_or(Ipv6Addr::UNSPECIFIED));
         let ip = |s: &str| s.parse::<Ipv4Addr>().unwrap_or(Ipv4Addr::UNSPECIFIED);
-        assert_eq!(e("::ffff:10.0.0.1"), Some((ip("10.0.0.1"), EmbeddingKind::Mapped)));
-        assert_eq!(e("::10.0.0.1"), Some((ip("10.0.0.1"), EmbeddingKind::Compatible)));
-        assert_eq!(e("64:ff9b::a00:1"), Some((ip("10.0.0.1"), EmbeddingKind::Nat64)));
-        assert_eq!(e("2002:a00:1::1"), Some((ip("10.0.0.1"), EmbeddingKind::SixToFour)));
+        assert_eq!(
+            e("::ffff:10.0.0.1"),
+            Some((ip("10.0.0.1"), EmbeddingKind::Mapped))
+        );
+        assert_eq!(
+            e("::10.0.0.1"),
+            Some((ip("10.0.0.1"), EmbeddingKind::Compatible))
+        );
+        assert_eq!(
+            e("64:ff9b::a00:1"),
+            Some((ip("10.0.0.1"), EmbeddingKind::Nat64))
+        );
+        assert_eq!(
+            e("2002:a00:1::1"),
+            Some((ip("10.0.0.1"), EmbeddingKind::SixToFour))
+        );
         // Teredo: client 10.0.0.1 inverted is f5ff:fffe.
         assert_eq!(
             e("2001:0:4136:e378:8000:63bf:f5ff:fffe"),
