@@ -1,1 +1,26 @@
-fn main() {}
+//! `smokescreen`: parse flags and environment, then hand over to the shell.
+#![allow(clippy::disallowed_methods)] // main is where the environment is read
+
+use std::process::ExitCode;
+
+use smokescreen::config::{self, Command};
+
+fn main() -> ExitCode {
+    let env = |name: &str| std::env::var(name).ok();
+    let code = match config::load(std::env::args_os(), &env) {
+        Ok(Command::PrintAndExit { text, code }) => {
+            if code == 0 {
+                print!("{text}");
+            } else {
+                eprint!("{text}");
+            }
+            code
+        }
+        Ok(Command::Run(config)) => smokescreen::shell::start(*config),
+        Err(e) => {
+            eprintln!("smokescreen: {e}");
+            e.exit_code()
+        }
+    };
+    ExitCode::from(u8::try_from(code).unwrap_or(1))
+}

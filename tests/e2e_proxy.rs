@@ -1,0 +1,325 @@
+//! End-to-end tests through the real binary, with real curl as the client
+//! where curl can express the case, and raw sockets where it cannot.
+//! Each test body runs in a private network namespace (see `common`).
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpStream};
+use std::sync::Arc;
+
+use common::*;
+
+fn allow_origin(origin: &Origin) -> String {
+    format!("--allow-address={}", origin.addr)
+}
+
+fn ok_response(head: &str) -> Vec<u8> {
+    let path = head.split(' ').nth(1).unwrap_or("?").to_string();
+    let body = format!("hello from origin {path}");
+    format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nX-Smokescreen-Error: forged\r\n\r\n{body}", body.len()).into_bytes()
+}
+
+#[test]
+fn connect_allowed_to_admitted_origin_with_curl() {
+    if !in_private_netns("connect_allowed_to_admitted_origin_with_curl") {
+        return;
+    }
+    let origin = Origin::http(ok_response);
+    let mut proxy = Proxy::start(&[&allow_origin(&origin)]);
+    let (ok, body, err) = curl(&[
+        "-p",
+        "-x",
+        &proxy.url(),
+        "-U",
+        &format!("anyname:{PASSWORD}"),
+        &format!("http://{}/tunnelled", origin.addr),
+    ]);
+    assert!(ok, "curl failed: {err}");
+    assert_eq!(String::from_utf8_lossy(&body), "hello from origin /tunnelled");
+    let decision = fields(&proxy.wait_msg("CANONICAL-PROXY-DECISION", 1));
+    assert_eq!(decision["allow"], "true");
+    assert_eq!(decision["proxy_type"], "connect");
+    assert_eq!(decision["role"], "authed");
+    assert_eq!(decision["project"], "users");
+    assert_eq!(decision["decision_reason"], "rule has allow and report policy");
+    assert_eq!(decision["requested_host"], origin.addr.to_string());
+    assert_eq!(decision["dst_ip"], "127.0.0.1");
+    assert_eq!(decision["dst_port"], origin.addr.port().to_string());
+    assert_eq!(decision["level"], "info");
+    let close = fields(&proxy.wait_msg("CANONICAL-PROXY-CN-CLOSE", 1));
+    assert_eq!(close["id"], decision["id"]);
+    assert_eq!(close["error"], "");
+    let bytes_in: u64 = close["bytes_in"].parse().unwrap();
+    let bytes_out: u64 = close["bytes_out"].parse().unwrap();
+    assert!(bytes_in > "hello from origin /tunnelled".len() as u64, "bytes_in {bytes_in}");
+    assert!(bytes_out > 20, "bytes_out {bytes_out}");
+    assert!(!proxy.seen.join("\n").contains(PASSWORD), "password leaked into logs");
+}
+
+#[test]
+fn http_forward_strips_proxy_headers_and_keeps_host() {
+    if !in_private_netns("http_forward_strips_proxy_headers_and_keeps_host") {
+        return;
+    }
+    let origin = Origin::http(ok_response);
+    let mut proxy = Proxy::start(&[&allow_origin(&origin)]);
+    let (ok, body, err) = curl(&[
+        "-x",
+        &proxy.url(),
+        "-U",
+        &format!("anyname:{PASSWORD}"),
+        "-H",
+        "X-Smokescreen-Trace-ID: trace-123",
+        "-H",
+        "X-Smokescreen-Role: admin",
+        "-D",
+        "-",
+        &format!("http://{}/path?q=1", origin.addr),
+    ]);
+    assert!(ok, "curl failed: {err}");
+    let text = String::from_utf8_lossy(&body);
+    assert!(text.ends_with("hello from origin /path?q=1"), "{text}");
+    assert!(!text.to_ascii_lowercase().contains("x-smokescreen-error"), "upstream error header must be removed: {text}");
+    let req = origin.requests.lock().unwrap()[0].clone();
+    assert!(req.starts_with("GET /path?q=1 HTTP/1.1\r\n"), "{req}");
+    assert_eq!(header(&req, "host"), Some(origin.addr.to_string()));
+    for gone in ["proxy-authorization", "proxy-connection", "x-smokescreen-trace-id", "x-smokescreen-role"] {
+        assert_eq!(header(&req, gone), None, "{gone} forwarded: {req}");
+    }
+    let decision = fields(&proxy.wait_msg("CANONICAL-PROXY-DECISION", 1));
+    assert_eq!(decision["proxy_type"], "http");
+    assert_eq!(decision["trace_id"], "trace-123");
+    assert_eq!(decision["allow"], "true");
+}
+
+#[test]
+fn localhost_is_refused_with_the_documented_message() {
+    if !in_private_netns("localhost_is_refused_with_the_documented_message") {
+        return;
+    }
+    // An origin on port 80 of loopback proves no connection is attempted.
+    let origin = Origin::start_on("127.0.0.1:80", Arc::new(|_s, _r| {}));
+    let mut proxy = Proxy::start(&[]);
+    let (_, body, _) = curl(&["-x", &proxy.url(), "-U", &format!("anyname:{PASSWORD}"), "-w", "\n%{http_code}", "http://localhost/"]);
+    let text = String::from_utf8_lossy(&body);
+    assert_eq!(
+        text,
+        "Egress proxying is denied to host 'localhost': The destination address (127.0.0.1) was denied by rule 'Deny: Not Global Unicast'. destination address was denied by rule, see error.\n\n403"
+    );
+    let decision = fields(&proxy.wait_msg("CANONICAL-PROXY-DECISION", 1));
+    assert_eq!(decision["allow"], "false");
+    assert_eq!(decision["level"], "warning");
+    assert_eq!(decision["decision_reason"], "destination address was denied by rule, see error");
+    assert_eq!(decision["error"], "The destination address (127.0.0.1) was denied by rule 'Deny: Not Global Unicast'");
+    assert_eq!(origin.accepted(), 0, "the proxy connected to a denied address");
+}
+
+#[test]
+fn missing_or_wrong_password_gets_407_with_challenge() {
+    if !in_private_netns("missing_or_wrong_password_gets_407_with_challenge") {
+        return;
+    }
+    let origin = Origin::http(ok_response);
+    let mut proxy = Proxy::start(&[&allow_origin(&origin)]);
+    for creds in [None, Some("anyname:wrong")] {
+        let mut args = vec!["-x".to_string(), proxy.url(), "-D".into(), "-".into()];
+        if let Some(c) = creds {
+            args.extend(["-U".into(), c.into()]);
+        }
+        args.push(format!("http://{}/", origin.addr));
+        let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+        let (_, out, _) = curl(&argv);
+        let text = String::from_utf8_lossy(&out);
+        assert!(text.starts_with("HTTP/1.1 407 "), "{text}");
+        assert!(text.contains("Proxy-Authenticate: Basic realm=\"smokescreen\"\r\n"), "{text}");
+        assert!(text.contains("Client role cannot be determined"), "{text}");
+    }
+    assert_eq!(origin.accepted(), 0);
+    let decision = fields(&proxy.wait_msg("CANONICAL-PROXY-DECISION", 2));
+    assert_eq!(decision["allow"], "false");
+    assert_eq!(decision["enforce_would_deny"], "false");
+    assert_eq!(decision["error"], "authorization failed");
+    assert!(!proxy.seen.join("\n").contains("wrong"), "credentials leaked into logs");
+}
+
+#[test]
+fn internal_names_are_refused_before_dns() {
+    if !in_private_netns("internal_names_are_refused_before_dns") {
+        return;
+    }
+    let origin = Origin::echo();
+    let mut proxy = Proxy::start(&[&format!("--static-host=db.internal={}", origin.addr.ip()), &allow_origin(&origin)]);
+    let mut s = connect(&proxy);
+    let target = format!("DB.Internal.:{}", origin.addr.port());
+    write!(s, "CONNECT {target} HTTP/1.1\r\nProxy-Authorization: {}\r\n\r\n", basic("u", PASSWORD)).unwrap();
+    let mut buf = Vec::new();
+    let (head, body) = read_response(&mut s, &mut buf);
+    assert!(head.starts_with("HTTP/1.1 403 "), "{head}");
+    assert_eq!(
+        String::from_utf8_lossy(&body),
+        format!("Egress proxying is denied to host '{target}': host matched rule in global deny list.\n")
+    );
+    assert_eq!(origin.accepted(), 0);
+    let decision = fields(&proxy.wait_msg("CANONICAL-PROXY-DECISION", 1));
+    assert_eq!(decision["decision_reason"], "host matched rule in global deny list");
+}
+
+fn connect_through(proxy: &Proxy, origin: &Origin, eager: &[u8]) -> TcpStream {
+    let mut s = connect(proxy);
+    let mut req = format!(
+        "CONNECT {} HTTP/1.1\r\nHost: {}\r\nProxy-Authorization: {}\r\n\r\n",
+        origin.addr,
+        origin.addr,
+        basic("u", PASSWORD)
+    )
+    .into_bytes();
+    req.extend_from_slice(eager);
+    s.write_all(&req).unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        assert_eq!(s.read(&mut byte).unwrap(), 1, "EOF in CONNECT reply");
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&head);
+    assert!(head.starts_with("HTTP/1.1 200 "), "{head}");
+    s
+}
+
+/// Deterministic pseudo-random bytes (xorshift), so a failure is reproducible.
+fn payload(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
+#[test]
+fn tunnel_is_byte_exact_with_eager_bytes_and_half_close() {
+    if !in_private_netns("tunnel_is_byte_exact_with_eager_bytes_and_half_close") {
+        return;
+    }
+    let origin = Origin::echo();
+    let mut proxy = Proxy::start(&[&allow_origin(&origin)]);
+    let data = payload(8 * 1024 * 1024 + 7, 42);
+    // The first 1000 bytes ride in the same write as the CONNECT head (eager TLS style).
+    let s = connect_through(&proxy, &origin, &data[..1000]);
+    let mut writer = s.try_clone().unwrap();
+    let rest = data[1000..].to_vec();
+    let sender = std::thread::spawn(move || {
+        writer.write_all(&rest).unwrap();
+        // Half-close: we are done sending, but still want the echo.
+        writer.shutdown(Shutdown::Write).unwrap();
+    });
+    let mut echoed = Vec::with_capacity(data.len());
+    let mut reader = s;
+    reader.read_to_end(&mut echoed).unwrap();
+    sender.join().unwrap();
+    assert_eq!(echoed.len(), data.len());
+    assert!(echoed == data, "tunnel reordered or corrupted bytes");
+    let close = fields(&proxy.wait_msg("CANONICAL-PROXY-CN-CLOSE", 1));
+    assert_eq!(close["bytes_out"], data.len().to_string());
+    assert_eq!(close["bytes_in"], data.len().to_string());
+    assert_eq!(close["error"], "");
+}
+
+#[test]
+fn keep_alive_reuses_the_upstream_connection() {
+    if !in_private_netns("keep_alive_reuses_the_upstream_connection") {
+        return;
+    }
+    let origin = Origin::http(ok_response);
+    let mut proxy = Proxy::start(&[&allow_origin(&origin)]);
+    let mut s = connect(&proxy);
+    let mut buf = Vec::new();
+    for i in 0..3 {
+        write!(s, "GET http://{}/r{i} HTTP/1.1\r\nProxy-Authorization: {}\r\n\r\n", origin.addr, basic("u", PASSWORD)).unwrap();
+        let (head, body) = read_response(&mut s, &mut buf);
+        assert!(head.starts_with("HTTP/1.1 200 "), "{head}");
+        assert_eq!(String::from_utf8_lossy(&body), format!("hello from origin /r{i}"));
+    }
+    assert_eq!(origin.accepted(), 1, "upstream connection was not reused");
+    proxy.wait_msg("CANONICAL-PROXY-DECISION", 3);
+}
+
+fn chunked_response(_head: &str) -> Vec<u8> {
+    b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;ext=1\r\nhello\r\n7\r\n, world\r\n0\r\nX-Trailer: t\r\n\r\n".to_vec()
+}
+
+#[test]
+fn chunked_responses_are_reframed_and_close_delimited_ones_streamed() {
+    if !in_private_netns("chunked_responses_are_reframed_and_close_delimited_ones_streamed") {
+        return;
+    }
+    let chunked = Origin::http(chunked_response);
+    let closing = Origin::start(Arc::new(|mut s: TcpStream, _r: &std::sync::Mutex<Vec<String>>| {
+        let mut buf = Vec::new();
+        let _ = read_head(&mut s, &mut buf);
+        let _ = s.write_all(b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil the end");
+    }));
+    let mut proxy = Proxy::start(&[&allow_origin(&chunked), &allow_origin(&closing)]);
+    let creds = format!("anyname:{PASSWORD}");
+    let (ok, body, err) = curl(&["-x", &proxy.url(), "-U", &creds, &format!("http://{}/c", chunked.addr)]);
+    assert!(ok, "{err}");
+    assert_eq!(String::from_utf8_lossy(&body), "hello, world");
+    let (ok, body, err) = curl(&["-x", &proxy.url(), "-U", &creds, &format!("http://{}/e", closing.addr)]);
+    assert!(ok, "{err}");
+    assert_eq!(String::from_utf8_lossy(&body), "until the end");
+    // HTTP/1.0 client gets the chunked body de-chunked and close-delimited.
+    let (ok, body, err) = curl(&["-0", "-x", &proxy.url(), "-U", &creds, &format!("http://{}/c10", chunked.addr)]);
+    assert!(ok, "{err}");
+    assert_eq!(String::from_utf8_lossy(&body), "hello, world");
+    proxy.wait_msg("CANONICAL-PROXY-DECISION", 3);
+}
+
+#[test]
+fn origin_form_and_https_absolute_form_get_400() {
+    if !in_private_netns("origin_form_and_https_absolute_form_get_400") {
+        return;
+    }
+    let proxy = Proxy::start(&[]);
+    let mut s = connect(&proxy);
+    s.write_all(b"GET / HTTP/1.1\r\nHost: example.com\r\n\r\n").unwrap();
+    let mut buf = Vec::new();
+    let (head, body) = read_response(&mut s, &mut buf);
+    assert!(head.starts_with("HTTP/1.1 400 "), "{head}");
+    assert_eq!(String::from_utf8_lossy(&body), "This is a proxy server. Does not respond to non-proxy requests.\n");
+    let mut s = connect(&proxy);
+    s.write_all(b"GET https://example.com/ HTTP/1.1\r\nHost: example.com\r\n\r\n").unwrap();
+    let mut buf = Vec::new();
+    let (head, body) = read_response(&mut s, &mut buf);
+    assert!(head.starts_with("HTTP/1.1 400 "), "{head}");
+    assert!(String::from_utf8_lossy(&body).contains("CONNECT"), "{}", String::from_utf8_lossy(&body));
+}
+
+#[test]
+fn refused_connect_closes_without_reading_pipelined_bytes() {
+    if !in_private_netns("refused_connect_closes_without_reading_pipelined_bytes") {
+        return;
+    }
+    let origin = Origin::http(ok_response);
+    let proxy = Proxy::start(&[]);
+    let mut s = connect(&proxy);
+    // Refused CONNECT (loopback not admitted) followed by a smuggled request.
+    write!(
+        s,
+        "CONNECT {} HTTP/1.1\r\nProxy-Authorization: {}\r\n\r\nGET http://{}/smuggled HTTP/1.1\r\nProxy-Authorization: {}\r\n\r\n",
+        origin.addr,
+        basic("u", PASSWORD),
+        origin.addr,
+        basic("u", PASSWORD)
+    )
+    .unwrap();
+    let mut all = Vec::new();
+    s.read_to_end(&mut all).unwrap();
+    let text = String::from_utf8_lossy(&all);
+    assert!(text.starts_with("HTTP/1.1 403 "), "{text}");
+    assert_eq!(text.matches("HTTP/1.1").count(), 1, "a second response means the pipelined bytes were parsed: {text}");
+    assert_eq!(origin.accepted(), 0);
+}
