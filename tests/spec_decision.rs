@@ -1,0 +1,208 @@
+//! Executes spec/decision.yaml: every case through the real core pipeline.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+
+use serde::Deserialize;
+use smokescreen::core::acl::Acl;
+use smokescreen::core::addr::{AddressPolicy, SelfEndpoints, UserRange};
+use smokescreen::core::auth::{AuthMode, Password};
+use smokescreen::core::decision::{self, Policy, Refusal, RequestFacts};
+use smokescreen::core::head::{parse_request, HeadLimits, RequestForm};
+use smokescreen::core::record::{Client, ProxyType};
+use smokescreen::core::reply;
+use smokescreen::core::time::Timestamp;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Spec {
+    acls: BTreeMap<String, String>,
+    cases: Vec<Case>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Case {
+    name: String,
+    #[serde(default = "fly")]
+    acl: String,
+    request: String,
+    #[serde(default)]
+    unauthenticated: bool,
+    #[serde(default)]
+    allow: Vec<String>,
+    #[serde(default)]
+    deny: Vec<String>,
+    #[serde(default)]
+    unsafe_allow_private_ranges: bool,
+    #[serde(default)]
+    listen: Vec<SocketAddr>,
+    extra: Option<String>,
+    answers: Option<Vec<IpAddr>>,
+    dns_error: Option<String>,
+    expect: Expect,
+}
+
+fn fly() -> String {
+    "fly".into()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Expect {
+    dial: Option<SocketAddr>,
+    status: Option<u16>,
+    reason: Option<String>,
+    error: Option<String>,
+    body: Option<String>,
+    rejected: Option<Vec<String>>,
+    role: Option<String>,
+    project: Option<String>,
+    allow: Option<bool>,
+    enforce_would_deny: Option<bool>,
+}
+
+/// What actually happened, normalised for comparison.
+#[derive(Debug, Default)]
+struct Got {
+    dial: Option<SocketAddr>,
+    status: Option<u16>,
+    reason: Option<String>,
+    error: Option<String>,
+    body: Option<String>,
+    rejected: Vec<String>,
+    role: Option<String>,
+    project: Option<String>,
+    allow: Option<bool>,
+    enforce_would_deny: Option<bool>,
+}
+
+fn run(case: &Case, acls: &BTreeMap<String, String>) -> Result<Got, String> {
+    let yaml = match acls.get(&case.acl).map(String::as_str) {
+        Some("default") => smokescreen::core::DEFAULT_ACL_YAML,
+        Some(y) => y,
+        None => return Err(format!("unknown acl {}", case.acl)),
+    };
+    let (acl, _) = Acl::from_yaml(yaml, &[]).map_err(|e| e.to_string())?;
+    let parse_ranges = |v: &[String]| v.iter().map(|s| s.parse::<UserRange>().map_err(|e| e.to_string())).collect::<Result<Vec<_>, _>>();
+    let policy = Policy {
+        auth: if case.unauthenticated { AuthMode::Unauthenticated } else { AuthMode::Password(Password::new("pw")) },
+        acl: Some(acl),
+        addresses: AddressPolicy::new(parse_ranges(&case.allow)?, parse_ranges(&case.deny)?, case.unsafe_allow_private_ranges),
+        deny_message_extra: case.extra.clone(),
+    };
+    let mut got = Got::default();
+    let head = match parse_request(case.request.as_bytes(), &HeadLimits::default()) {
+        Ok(Some(h)) => h,
+        Ok(None) => return Err("incomplete request head in case".into()),
+        Err(e) => {
+            got.status = Some(e.status());
+            got.body = Some(format!("{e}\n"));
+            return Ok(got);
+        }
+    };
+    let (target, proxy_type) = match &head.form {
+        RequestForm::Connect(t) => (t, ProxyType::Connect),
+        RequestForm::Absolute(u) => (&u.target, ProxyType::Http),
+        RequestForm::Origin(_) => {
+            let r = reply::non_proxy_request();
+            got.status = Some(r.status);
+            got.body = Some(r.body);
+            return Ok(got);
+        }
+    };
+    let me = SelfEndpoints { listen: case.listen.clone(), local_ip: None };
+    let outcome = decision::before_dns(&policy, target, proxy_type, &head.headers).and_then(|pending| {
+        let literal;
+        let answers: Result<&[IpAddr], &str> = match &pending.lookup {
+            decision::Lookup::Literal(ip) => {
+                literal = [*ip];
+                Ok(&literal)
+            }
+            decision::Lookup::Name(_) => match (&case.answers, &case.dns_error) {
+                (_, Some(e)) => Err(e.as_str()),
+                (Some(a), None) => Ok(a.as_slice()),
+                (None, None) => Ok(&[]),
+            },
+        };
+        decision::after_dns(&policy, pending.clone(), answers, &me)
+    });
+    let facts = RequestFacts::from_headers("id".into(), Client::plain("127.0.0.1:1".parse().unwrap()), Timestamp::new(0, 0), &head.headers);
+    let record = match &outcome {
+        Ok(approved) => {
+            got.dial = Some(approved.addr);
+            decision::approved_record(&facts, approved)
+        }
+        Err(refusal) => {
+            let refusal: &Refusal = refusal;
+            let r = refusal.reply(&policy);
+            got.status = Some(r.status);
+            got.body = Some(r.body);
+            decision::refusal_record(&facts, refusal)
+        }
+    };
+    got.reason = Some(record.decision_reason.clone());
+    got.error = record.error.clone();
+    got.rejected = record.rejected.iter().map(|(ip, rule)| format!("{ip} ({rule})")).collect();
+    got.role = Some(record.role.clone());
+    got.project = Some(record.project.clone());
+    got.allow = Some(record.allow);
+    got.enforce_would_deny = Some(record.enforce_would_deny);
+    Ok(got)
+}
+
+fn check(case: &Case, got: &Got) -> Vec<String> {
+    let e = &case.expect;
+    let mut bad = Vec::new();
+    macro_rules! cmp {
+        ($field:ident) => {
+            if let Some(want) = &e.$field {
+                if got.$field.as_ref() != Some(want) {
+                    bad.push(format!("{}: want {:?}, got {:?}", stringify!($field), want, got.$field));
+                }
+            }
+        };
+    }
+    if e.dial.is_some() && got.dial != e.dial {
+        bad.push(format!("dial: want {:?}, got {:?} (status {:?}, body {:?})", e.dial, got.dial, got.status, got.body));
+    }
+    if e.dial.is_none() && e.status.is_none() {
+        bad.push("case expects neither dial nor status".into());
+    }
+    if e.status.is_some() && got.dial.is_some() {
+        bad.push(format!("expected refusal, got dial {:?}", got.dial));
+    }
+    cmp!(status);
+    cmp!(reason);
+    cmp!(error);
+    cmp!(body);
+    cmp!(role);
+    cmp!(project);
+    cmp!(allow);
+    cmp!(enforce_would_deny);
+    if let Some(want) = &e.rejected {
+        if &got.rejected != want {
+            bad.push(format!("rejected: want {want:?}, got {:?}", got.rejected));
+        }
+    }
+    bad
+}
+
+#[test]
+fn every_decision_case_holds() {
+    let text = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/spec/decision.yaml"));
+    let spec: Spec = serde_yaml::from_str(text).expect("spec/decision.yaml parses");
+    assert!(spec.cases.len() >= 30, "spec shrank");
+    let mut failures = Vec::new();
+    for case in &spec.cases {
+        match run(case, &spec.acls) {
+            Ok(got) => {
+                for b in check(case, &got) {
+                    failures.push(format!("[{}] {b}", case.name));
+                }
+            }
+            Err(e) => failures.push(format!("[{}] {e}", case.name)),
+        }
+    }
+    assert!(failures.is_empty(), "{} failing:\n{}", failures.len(), failures.join("\n"));
+}
