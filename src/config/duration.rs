@@ -100,7 +100,10 @@ pub fn parse_duration(s: &str) -> Result<Duration, DurationError> {
             return Err(DurationError::MissingNumber);
         }
         let unit_start = i;
-        while bytes.get(i).is_some_and(|b| !b.is_ascii_digit() && *b != b'.') {
+        while bytes
+            .get(i)
+            .is_some_and(|b| !b.is_ascii_digit() && *b != b'.')
+        {
             i += 1;
         }
         // Digits and '.' are ASCII, so both ends are char boundaries.
@@ -116,7 +119,9 @@ pub fn parse_duration(s: &str) -> Result<Duration, DurationError> {
             return Err(DurationError::TooLarge);
         }
     }
-    u64::try_from(total).map(Duration::from_nanos).map_err(|_| DurationError::TooLarge)
+    u64::try_from(total)
+        .map(Duration::from_nanos)
+        .map_err(|_| DurationError::TooLarge)
 }
 
 /// Render like Go's `Duration.String` (`0s`, `1.5ms`, `1h0m5s`), so defaults

@@ -143,7 +143,10 @@ fn tidy_unknown_field(message: &str) -> Option<String> {
     let prefix = message.get(..start)?;
     let rest = message.get(start + MARK.len()..)?;
     let (name, after) = rest.split_once('`')?;
-    let location = after.rfind(" at line ").and_then(|i| after.get(i..)).unwrap_or("");
+    let location = after
+        .rfind(" at line ")
+        .and_then(|i| after.get(i..))
+        .unwrap_or("");
     let known = after.split('`').skip(1).step_by(2);
     let nearest = known
         .map(|k| (edit_distance(name, k), k))
@@ -182,7 +185,10 @@ mod tests {
     #[test]
     fn empty_and_comment_only_files_are_empty_configs() {
         assert_eq!(FileConfig::from_yaml(""), Ok(FileConfig::default()));
-        assert_eq!(FileConfig::from_yaml("# nothing\n"), Ok(FileConfig::default()));
+        assert_eq!(
+            FileConfig::from_yaml("# nothing\n"),
+            Ok(FileConfig::default())
+        );
     }
 
     #[test]
@@ -194,7 +200,9 @@ mod tests {
 
     #[test]
     fn scalars_keep_their_text() {
-        let f = FileConfig::from_yaml("port: 4750\nmax_request_rate: 12.5\nsupport_proxy_protocol: true\nip: '::'\n");
+        let f = FileConfig::from_yaml(
+            "port: 4750\nmax_request_rate: 12.5\nsupport_proxy_protocol: true\nip: '::'\n",
+        );
         let f = f.unwrap_or_default();
         assert_eq!(f.port, Some(Scalar("4750".into())));
         assert_eq!(f.max_request_rate, Some(Scalar("12.5".into())));
@@ -207,13 +215,23 @@ mod tests {
         let unknown = FileConfig::from_yaml("port: 1\nconect_timeout: 10s\n");
         assert_eq!(
             unknown,
-            Err("unknown key `conect_timeout` at line 2 column 1 (did you mean `connect_timeout`?)".to_string())
+            Err(
+                "unknown key `conect_timeout` at line 2 column 1 (did you mean `connect_timeout`?)"
+                    .to_string()
+            )
         );
         let nested = FileConfig::from_yaml("tls:\n  cert: x\n");
-        assert_eq!(nested, Err("tls: unknown key `cert` at line 2 column 3".to_string()));
+        assert_eq!(
+            nested,
+            Err("tls: unknown key `cert` at line 2 column 3".to_string())
+        );
         let far = FileConfig::from_yaml("port: 1\nzzzzzzzzzzzz: 1\n");
-        assert_eq!(far, Err("unknown key `zzzzzzzzzzzz` at line 2 column 1".to_string()));
+        assert_eq!(
+            far,
+            Err("unknown key `zzzzzzzzzzzz` at line 2 column 1".to_string())
+        );
         let mistyped = FileConfig::from_yaml("port: [1, 2]\n");
-        assert!(mistyped.is_err_and(|e| e.contains("port") && e.contains("a string, number or boolean")));
+        assert!(mistyped
+            .is_err_and(|e| e.contains("port") && e.contains("a string, number or boolean")));
     }
 }

@@ -19,10 +19,14 @@ pub fn normalise_name(raw: &str) -> Result<String, String> {
     if trimmed.parse::<IpAddr>().is_ok() {
         return Err(format!("{raw:?} is an IP address, not a host name"));
     }
-    let ascii = idna::domain_to_ascii(trimmed)
-        .map_err(|_| format!("{raw:?} is not a valid host name"))?;
-    let valid_chars = ascii.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
-    let valid_labels = ascii.split('.').all(|l| !l.is_empty() && l.len() <= MAX_LABEL_LEN);
+    let ascii =
+        idna::domain_to_ascii(trimmed).map_err(|_| format!("{raw:?} is not a valid host name"))?;
+    let valid_chars = ascii
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+    let valid_labels = ascii
+        .split('.')
+        .all(|l| !l.is_empty() && l.len() <= MAX_LABEL_LEN);
     if ascii.is_empty() || ascii.len() > MAX_NAME_LEN || !valid_chars || !valid_labels {
         return Err(format!("{raw:?} is not a valid host name"));
     }
@@ -31,7 +35,8 @@ pub fn normalise_name(raw: &str) -> Result<String, String> {
 
 /// Parse one address of a pinned name; zone ids (`fe80::1%eth0`) are refused.
 pub fn parse_ip(raw: &str) -> Result<IpAddr, String> {
-    raw.parse::<IpAddr>().map_err(|_| format!("invalid IP address {raw:?}"))
+    raw.parse::<IpAddr>()
+        .map_err(|_| format!("invalid IP address {raw:?}"))
 }
 
 /// Parse `NAME=IP[,IP...]`.
@@ -87,21 +92,38 @@ mod tests {
 
     #[test]
     fn names_are_lowercase_punycode_without_trailing_dot() {
-        assert_eq!(normalise_name("API.Example.COM."), Ok("api.example.com".to_string()));
-        assert_eq!(normalise_name("bücher.example"), Ok("xn--bcher-kva.example".to_string()));
+        assert_eq!(
+            normalise_name("API.Example.COM."),
+            Ok("api.example.com".to_string())
+        );
+        assert_eq!(
+            normalise_name("bücher.example"),
+            Ok("xn--bcher-kva.example".to_string())
+        );
         assert_eq!(normalise_name("my_host"), Ok("my_host".to_string()));
     }
 
     #[test]
     fn bad_names_are_refused() {
-        for bad in ["", ".", "a..b", "1.2.3.4", "::1", "a b", "a/b", "a:80", &"a".repeat(64)] {
+        for bad in [
+            "",
+            ".",
+            "a..b",
+            "1.2.3.4",
+            "::1",
+            "a b",
+            "a/b",
+            "a:80",
+            &"a".repeat(64),
+        ] {
             assert!(normalise_name(bad).is_err(), "{bad:?} accepted");
         }
     }
 
     #[test]
     fn static_host_with_several_addresses() {
-        let (name, ips) = parse_static_host("Db.Internal.=10.0.0.1, ::1,10.0.0.1").unwrap_or_default();
+        let (name, ips) =
+            parse_static_host("Db.Internal.=10.0.0.1, ::1,10.0.0.1").unwrap_or_default();
         assert_eq!(name, "db.internal");
         assert_eq!(ips, vec![ip("10.0.0.1"), ip("::1")]);
         assert!(parse_static_host("db.internal").is_err());

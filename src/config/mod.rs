@@ -41,7 +41,10 @@ pub const PASSWORD_ENV: &str = "PROXY_PASSWORD";
 pub enum Command {
     Run(Box<Config>),
     /// `--help` / `--version`: print `text` to stdout and exit with `code` (0).
-    PrintAndExit { text: String, code: i32 },
+    PrintAndExit {
+        text: String,
+        code: i32,
+    },
 }
 
 /// The proxy password. `Debug` never shows it, so a logged `Config` cannot leak it.
@@ -147,7 +150,11 @@ pub enum ConfigError {
     /// clap's own usage error (unknown flag, missing value, repeated flag).
     Usage(String),
     /// A flag's value did not parse.
-    InvalidValue { flag: String, value: String, problem: String },
+    InvalidValue {
+        flag: String,
+        value: String,
+        problem: String,
+    },
     /// The config file or hosts file could not be read or is invalid.
     File { path: PathBuf, problem: String },
     /// Settings that parse but do not fit together.
@@ -170,12 +177,18 @@ impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ConfigError::Usage(text) => f.write_str(text),
-            ConfigError::InvalidValue { flag, value, problem } => {
+            ConfigError::InvalidValue {
+                flag,
+                value,
+                problem,
+            } => {
                 write!(f, "invalid value {value:?} for {flag}: {problem}")
             }
             ConfigError::File { path, problem } => write!(f, "{}: {problem}", path.display()),
             ConfigError::Inconsistent(text) => f.write_str(text),
-            ConfigError::MissingPassword => write!(f, "missing environment variable: {PASSWORD_ENV}"),
+            ConfigError::MissingPassword => {
+                write!(f, "missing environment variable: {PASSWORD_ENV}")
+            }
         }
     }
 }
@@ -212,10 +225,15 @@ pub fn load(
         Some(path) => read_config_file(path)?,
         None => FileConfig::default(),
     };
-    let sources = Sources { matches: &matches, file_path: cli.config_file.as_deref() };
+    let sources = Sources {
+        matches: &matches,
+        file_path: cli.config_file.as_deref(),
+    };
     let mut config = build(&cli, &file, &sources)?;
 
-    config.password = env(PASSWORD_ENV).filter(|p| !p.is_empty()).map(Password::new);
+    config.password = env(PASSWORD_ENV)
+        .filter(|p| !p.is_empty())
+        .map(Password::new);
     if config.password.is_none() && !config.allow_unauthenticated {
         return Err(ConfigError::MissingPassword);
     }
@@ -223,13 +241,18 @@ pub fn load(
 }
 
 fn read_file(path: &Path) -> Result<String, ConfigError> {
-    std::fs::read_to_string(path)
-        .map_err(|e| ConfigError::File { path: path.to_path_buf(), problem: e.to_string() })
+    std::fs::read_to_string(path).map_err(|e| ConfigError::File {
+        path: path.to_path_buf(),
+        problem: e.to_string(),
+    })
 }
 
 fn read_config_file(path: &Path) -> Result<FileConfig, ConfigError> {
     let text = read_file(path)?;
-    FileConfig::from_yaml(&text).map_err(|problem| ConfigError::File { path: path.to_path_buf(), problem })
+    FileConfig::from_yaml(&text).map_err(|problem| ConfigError::File {
+        path: path.to_path_buf(),
+        problem,
+    })
 }
 
 /// Knows where each value came from, to pick the winner and to word errors.
@@ -244,7 +267,11 @@ impl Sources<'_> {
     }
 
     fn flag_error(&self, id: &str, value: &str, problem: String) -> ConfigError {
-        ConfigError::InvalidValue { flag: flag_name(id), value: value.to_string(), problem }
+        ConfigError::InvalidValue {
+            flag: flag_name(id),
+            value: value.to_string(),
+            problem,
+        }
     }
 
     fn key_error(&self, key: &str, value: &str, problem: String) -> ConfigError {
@@ -252,7 +279,10 @@ impl Sources<'_> {
     }
 
     fn file_error(&self, problem: String) -> ConfigError {
-        ConfigError::File { path: self.file_path.map(Path::to_path_buf).unwrap_or_default(), problem }
+        ConfigError::File {
+            path: self.file_path.map(Path::to_path_buf).unwrap_or_default(),
+            problem,
+        }
     }
 
     /// The winning value of a scalar setting: a flag given on the command
@@ -268,7 +298,9 @@ impl Sources<'_> {
         let from_flag = |v: &str| parse(v).map_err(|p| self.flag_error(id, v, p));
         match (self.on_command_line(id), file_value, flag_value) {
             (true, _, Some(v)) => from_flag(v).map(Some),
-            (false, Some(Scalar(v)), _) => parse(v).map(Some).map_err(|p| self.key_error(key, v, p)),
+            (false, Some(Scalar(v)), _) => {
+                parse(v).map(Some).map_err(|p| self.key_error(key, v, p))
+            }
             (_, _, Some(v)) => from_flag(v).map(Some),
             (_, _, None) => Ok(None),
         }
@@ -299,14 +331,21 @@ impl Sources<'_> {
         file_values: &[String],
         parse: impl Fn(&str) -> Result<T, String>,
     ) -> Result<Vec<T>, ConfigError> {
-        let from_file = file_values.iter().map(|v| parse(v).map_err(|p| self.key_error(key, v, p)));
-        let from_flags = flag_values.iter().map(|v| parse(v).map_err(|p| self.flag_error(id, v, p)));
+        let from_file = file_values
+            .iter()
+            .map(|v| parse(v).map_err(|p| self.key_error(key, v, p)));
+        let from_flags = flag_values
+            .iter()
+            .map(|v| parse(v).map_err(|p| self.flag_error(id, v, p)));
         from_file.chain(from_flags).collect()
     }
 
     /// A path setting: the flag if given, else the file's key. Empty means unset.
     fn path(&self, flag_value: Option<&PathBuf>, file_value: Option<&PathBuf>) -> Option<PathBuf> {
-        flag_value.or(file_value).filter(|p| !p.as_os_str().is_empty()).cloned()
+        flag_value
+            .or(file_value)
+            .filter(|p| !p.as_os_str().is_empty())
+            .cloned()
     }
 }
 
@@ -328,17 +367,38 @@ fn positive_duration(s: &str) -> Result<Duration, String> {
 }
 
 fn build(cli: &Cli, file: &FileConfig, src: &Sources<'_>) -> Result<Config, ConfigError> {
-    let listen_ip = src.required("listen_ip", &cli.listen_ip, "ip", file.ip.as_ref(), values::parse_ip)?;
-    let listen_port =
-        src.required("listen_port", &cli.listen_port, "port", file.port.as_ref(), values::parse_port)?;
+    let listen_ip = src.required(
+        "listen_ip",
+        &cli.listen_ip,
+        "ip",
+        file.ip.as_ref(),
+        values::parse_ip,
+    )?;
+    let listen_port = src.required(
+        "listen_port",
+        &cli.listen_port,
+        "port",
+        file.port.as_ref(),
+        values::parse_port,
+    )?;
     let listen = SocketAddr::new(listen_ip, listen_port);
 
     let flag = |id: &str, value: &Option<String>, key: &str, file_value: &Option<Scalar>| {
-        src.scalar(id, value.as_deref(), key, file_value.as_ref(), values::parse_bool)
-            .map(|b| b.unwrap_or(false))
+        src.scalar(
+            id,
+            value.as_deref(),
+            key,
+            file_value.as_ref(),
+            values::parse_bool,
+        )
+        .map(|b| b.unwrap_or(false))
     };
-    let proxy_protocol =
-        flag("proxy_protocol", &cli.proxy_protocol, "support_proxy_protocol", &file.support_proxy_protocol)?;
+    let proxy_protocol = flag(
+        "proxy_protocol",
+        &cli.proxy_protocol,
+        "support_proxy_protocol",
+        &file.support_proxy_protocol,
+    )?;
     let unsafe_allow_private_ranges = flag(
         "unsafe_allow_private_ranges",
         &cli.unsafe_allow_private_ranges,
@@ -351,19 +411,35 @@ fn build(cli: &Cli, file: &FileConfig, src: &Sources<'_>) -> Result<Config, Conf
         "expose_prometheus_metrics",
         &file.expose_prometheus_metrics,
     )?;
-    let allow_missing_role =
-        flag("allow_missing_role", &cli.allow_missing_role, "allow_missing_role", &file.allow_missing_role)?;
+    let allow_missing_role = flag(
+        "allow_missing_role",
+        &cli.allow_missing_role,
+        "allow_missing_role",
+        &file.allow_missing_role,
+    )?;
     // Command line only: a switch that turns authentication off should be
     // visible where the process is started, not tucked away in a file.
     let allow_unauthenticated = match cli.allow_unauthenticated.as_deref() {
-        Some(v) => values::parse_bool(v).map_err(|p| src.flag_error("allow_unauthenticated", v, p))?,
+        Some(v) => {
+            values::parse_bool(v).map_err(|p| src.flag_error("allow_unauthenticated", v, p))?
+        }
         None => false,
     };
 
-    let connect_timeout =
-        src.required("timeout", &cli.timeout, "connect_timeout", file.connect_timeout.as_ref(), positive_duration)?;
-    let dns_timeout =
-        src.required("dns_timeout", &cli.dns_timeout, "dns_timeout", file.dns_timeout.as_ref(), positive_duration)?;
+    let connect_timeout = src.required(
+        "timeout",
+        &cli.timeout,
+        "connect_timeout",
+        file.connect_timeout.as_ref(),
+        positive_duration,
+    )?;
+    let dns_timeout = src.required(
+        "dns_timeout",
+        &cli.dns_timeout,
+        "dns_timeout",
+        file.dns_timeout.as_ref(),
+        positive_duration,
+    )?;
     let read_header_timeout = src.required(
         "read_header_timeout",
         &cli.read_header_timeout,
@@ -371,11 +447,21 @@ fn build(cli: &Cli, file: &FileConfig, src: &Sources<'_>) -> Result<Config, Conf
         file.read_header_timeout.as_ref(),
         positive_duration,
     )?;
-    let idle_timeout =
-        src.required("idle_timeout", &cli.idle_timeout, "idle_timeout", file.idle_timeout.as_ref(), duration)?;
+    let idle_timeout = src.required(
+        "idle_timeout",
+        &cli.idle_timeout,
+        "idle_timeout",
+        file.idle_timeout.as_ref(),
+        duration,
+    )?;
     let idle_timeout = (idle_timeout > Duration::ZERO).then_some(idle_timeout);
-    let exit_timeout =
-        src.required("exit_timeout", &cli.exit_timeout, "exit_timeout", file.exit_timeout.as_ref(), duration)?;
+    let exit_timeout = src.required(
+        "exit_timeout",
+        &cli.exit_timeout,
+        "exit_timeout",
+        file.exit_timeout.as_ref(),
+        duration,
+    )?;
 
     let range = |kind, other: &'static str| move |s: &str| values::parse_user_range(s, kind, other);
     let mut allow: Vec<UserRange> = src.list(
@@ -406,7 +492,11 @@ fn build(cli: &Cli, file: &FileConfig, src: &Sources<'_>) -> Result<Config, Conf
         &file.deny_addresses,
         range(RangeKind::Address, "--deny-range / deny_ranges"),
     )?);
-    let address_policy = AddressPolicy { allow, deny, unsafe_allow_private_ranges };
+    let address_policy = AddressPolicy {
+        allow,
+        deny,
+        unsafe_allow_private_ranges,
+    };
 
     let mut disabled_actions = Vec::new();
     for action in src.list(
@@ -444,7 +534,10 @@ fn build(cli: &Cli, file: &FileConfig, src: &Sources<'_>) -> Result<Config, Conf
             values::parse_optional_text,
         )?
         .flatten();
-    let stats_socket_dir = src.path(cli.stats_socket_dir.as_ref(), file.stats_socket_dir.as_ref());
+    let stats_socket_dir = src.path(
+        cli.stats_socket_dir.as_ref(),
+        file.stats_socket_dir.as_ref(),
+    );
     let acl_file = src.path(cli.egress_acl_file.as_ref(), file.acl_file.as_ref());
     let hosts_file = src.path(cli.hosts_file.as_ref(), file.hosts_file.as_ref());
     let static_hosts = static_hosts(cli, file, src, hosts_file.as_deref())?;
@@ -458,10 +551,20 @@ fn build(cli: &Cli, file: &FileConfig, src: &Sources<'_>) -> Result<Config, Conf
         file.max_header_bytes.as_ref(),
         |s| values::parse_bounded(s, 1024, 1 << 20),
     )?;
-    let log_format =
-        src.required("log_format", &cli.log_format, "log_format", file.log_format.as_ref(), values::parse_log_format)?;
-    let log_level =
-        src.required("log_level", &cli.log_level, "log_level", file.log_level.as_ref(), values::parse_log_level)?;
+    let log_format = src.required(
+        "log_format",
+        &cli.log_format,
+        "log_format",
+        file.log_format.as_ref(),
+        values::parse_log_format,
+    )?;
+    let log_level = src.required(
+        "log_level",
+        &cli.log_level,
+        "log_level",
+        file.log_level.as_ref(),
+        values::parse_log_level,
+    )?;
 
     let metrics = metrics(cli, file, src)?;
     let metrics = if expose_metrics { Some(metrics) } else { None };
@@ -507,7 +610,9 @@ fn build(cli: &Cli, file: &FileConfig, src: &Sources<'_>) -> Result<Config, Conf
 /// Two listeners clash on the same port when either is the wildcard or both
 /// are the same address (a dual-stack `::` also covers IPv4).
 fn listeners_clash(a: SocketAddr, b: SocketAddr) -> bool {
-    a.port() == b.port() && a.port() != 0 && (a.ip() == b.ip() || a.ip().is_unspecified() || b.ip().is_unspecified())
+    a.port() == b.port()
+        && a.port() != 0
+        && (a.ip() == b.ip() || a.ip().is_unspecified() || b.ip().is_unspecified())
 }
 
 /// Pinned names: the hosts file, then the config file's `static_hosts`, then
@@ -522,14 +627,17 @@ fn static_hosts(
     let mut merged: HashMap<String, Vec<IpAddr>> = HashMap::new();
     if let Some(path) = hosts_file {
         let text = read_file(path)?;
-        let pairs = hosts::parse_hosts_file(&text)
-            .map_err(|problem| ConfigError::File { path: path.to_path_buf(), problem })?;
+        let pairs = hosts::parse_hosts_file(&text).map_err(|problem| ConfigError::File {
+            path: path.to_path_buf(),
+            problem,
+        })?;
         for (name, ip) in pairs {
             hosts::push_unique(merged.entry(name).or_default(), ip);
         }
     }
     for (raw_name, ips) in &file.static_hosts {
-        let key_error = |problem: String| src.file_error(format!("static_hosts: {raw_name}: {problem}"));
+        let key_error =
+            |problem: String| src.file_error(format!("static_hosts: {raw_name}: {problem}"));
         let name = hosts::normalise_name(raw_name).map_err(key_error)?;
         let mut parsed = Vec::new();
         for ip in ips.as_slice() {
@@ -542,7 +650,8 @@ fn static_hosts(
     }
     let mut from_flags: HashMap<String, Vec<IpAddr>> = HashMap::new();
     for spec in &cli.static_host {
-        let (name, ips) = hosts::parse_static_host(spec).map_err(|p| src.flag_error("static_host", spec, p))?;
+        let (name, ips) =
+            hosts::parse_static_host(spec).map_err(|p| src.flag_error("static_host", spec, p))?;
         let entry = from_flags.entry(name).or_default();
         for ip in ips {
             hosts::push_unique(entry, ip);
@@ -557,10 +666,16 @@ fn static_hosts(
 /// certificate, or CRLs without a client CA, are refused rather than ignored.
 fn tls(cli: &Cli, file: &FileConfig, src: &Sources<'_>) -> Result<Option<TlsConfig>, ConfigError> {
     let file_tls = file.tls.clone().unwrap_or_default();
-    let server = match (&cli.tls_server_bundle_file, &file_tls.cert_file, &file_tls.key_file) {
+    let server = match (
+        &cli.tls_server_bundle_file,
+        &file_tls.cert_file,
+        &file_tls.key_file,
+    ) {
         (Some(bundle), _, _) => Some((bundle.clone(), None)),
         (None, Some(cert), key) => Some((cert.clone(), key.clone())),
-        (None, None, Some(_)) => return Err(src.file_error("tls: key_file is set but cert_file is not".to_string())),
+        (None, None, Some(_)) => {
+            return Err(src.file_error("tls: key_file is set but cert_file is not".to_string()))
+        }
         (None, None, None) => None,
     };
     let mut client_ca_files = file_tls.client_ca_files;
@@ -672,5 +787,8 @@ fn metrics(cli: &Cli, file: &FileConfig, src: &Sources<'_>) -> Result<MetricsCon
         file.prometheus_endpoint.as_ref(),
         values::parse_endpoint,
     )?;
-    Ok(MetricsConfig { listen: SocketAddr::new(ip, port), endpoint })
+    Ok(MetricsConfig {
+        listen: SocketAddr::new(ip, port),
+        endpoint,
+    })
 }

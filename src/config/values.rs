@@ -22,13 +22,18 @@ pub fn parse_bool(s: &str) -> Result<bool, String> {
 
 /// A listen address; brackets are tolerated (`[::]`) because people copy them from URLs.
 pub fn parse_ip(s: &str) -> Result<IpAddr, String> {
-    let bare = s.strip_prefix('[').and_then(|t| t.strip_suffix(']')).unwrap_or(s);
-    bare.parse::<IpAddr>().map_err(|_| "expected an IP address such as :: or 0.0.0.0".to_string())
+    let bare = s
+        .strip_prefix('[')
+        .and_then(|t| t.strip_suffix(']'))
+        .unwrap_or(s);
+    bare.parse::<IpAddr>()
+        .map_err(|_| "expected an IP address such as :: or 0.0.0.0".to_string())
 }
 
 /// A TCP port; 0 lets the OS pick one (useful in tests).
 pub fn parse_port(s: &str) -> Result<u16, String> {
-    s.parse::<u16>().map_err(|_| "expected a port number from 0 to 65535".to_string())
+    s.parse::<u16>()
+        .map_err(|_| "expected a port number from 0 to 65535".to_string())
 }
 
 /// Plain decimal digits only: no sign, no exponent, no separators.
@@ -36,7 +41,8 @@ pub fn parse_unsigned(s: &str) -> Result<u64, String> {
     if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
         return Err("expected a whole number".to_string());
     }
-    s.parse::<u64>().map_err(|_| "number is too large".to_string())
+    s.parse::<u64>()
+        .map_err(|_| "number is too large".to_string())
 }
 
 /// An optional cap where 0 means "no limit" (Smokescreen's convention).
@@ -57,11 +63,16 @@ pub fn parse_bounded(s: &str, min: usize, max: usize) -> Result<usize, String> {
 /// Requests per second; 0 means no rate limit.
 pub fn parse_rate(s: &str) -> Result<Option<f64>, String> {
     let ok_chars = !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit() || b == b'.');
-    let rate = s.parse::<f64>().ok().filter(|r| ok_chars && r.is_finite() && *r >= 0.0);
+    let rate = s
+        .parse::<f64>()
+        .ok()
+        .filter(|r| ok_chars && r.is_finite() && *r >= 0.0);
     match rate {
-        Some(r) if r == 0.0 => Ok(None),
+        Some(0.0) => Ok(None),
         Some(r) => Ok(Some(r)),
-        None => Err("expected a non-negative decimal number of requests per second, e.g. 12.5".to_string()),
+        None => Err(
+            "expected a non-negative decimal number of requests per second, e.g. 12.5".to_string(),
+        ),
     }
 }
 
@@ -92,9 +103,9 @@ pub fn parse_user_range(s: &str, kind: RangeKind, other: &str) -> Result<UserRan
                     "expected a CIDR range such as 10.0.0.0/8 or fd00::/8 (use {other} for a single address)"
                 ));
             }
-            let net = s.parse::<IpNet>().map_err(|_| {
-                "expected a CIDR range such as 10.0.0.0/8 or fd00::/8".to_string()
-            })?;
+            let net = s
+                .parse::<IpNet>()
+                .map_err(|_| "expected a CIDR range such as 10.0.0.0/8 or fd00::/8".to_string())?;
             if net != net.trunc() {
                 return Err(format!("host bits are set; did you mean {}?", net.trunc()));
             }
@@ -110,7 +121,8 @@ pub fn parse_user_range(s: &str, kind: RangeKind, other: &str) -> Result<UserRan
     s.parse::<UserRange>().map_err(|_| match kind {
         RangeKind::Cidr => "expected a CIDR range such as 10.0.0.0/8 or fd00::/8".to_string(),
         RangeKind::Address => {
-            "expected IP or IP:PORT (port 1-65535) such as 192.0.2.7 or [2001:db8::7]:443".to_string()
+            "expected IP or IP:PORT (port 1-65535) such as 192.0.2.7 or [2001:db8::7]:443"
+                .to_string()
         }
     })
 }
@@ -129,13 +141,19 @@ pub fn parse_action(s: &str) -> Result<Action, String> {
 pub fn parse_resolver(s: &str) -> Result<String, String> {
     const HINT: &str = "expected HOST:PORT such as 1.1.1.1:53 or [2606:4700:4700::1111]:53";
     if let Ok(sa) = s.parse::<SocketAddr>() {
-        return if sa.port() == 0 { Err(HINT.to_string()) } else { Ok(sa.to_string()) };
+        return if sa.port() == 0 {
+            Err(HINT.to_string())
+        } else {
+            Ok(sa.to_string())
+        };
     }
     let (host, port) = s.rsplit_once(':').ok_or_else(|| HINT.to_string())?;
     let port_ok = port.parse::<u16>().is_ok_and(|p| p > 0);
     let host_ok = !host.is_empty()
         && !host.contains(':')
-        && host.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
     if port_ok && host_ok {
         Ok(s.to_string())
     } else {
@@ -145,7 +163,10 @@ pub fn parse_resolver(s: &str) -> Result<String, String> {
 
 /// The Prometheus path: absolute, no query, fragment, space or control characters.
 pub fn parse_endpoint(s: &str) -> Result<String, String> {
-    let clean = s.starts_with('/') && !s.chars().any(|c| c.is_whitespace() || c.is_control() || c == '?' || c == '#');
+    let clean = s.starts_with('/')
+        && !s
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == '?' || c == '#');
     if clean {
         Ok(s.to_string())
     } else {
@@ -199,7 +220,10 @@ mod tests {
         let wrong = parse_user_range("10.0.0.0/8", RangeKind::Address, "--deny-range");
         assert!(wrong.is_err_and(|e| e.contains("--deny-range")));
         let typo = parse_user_range("10.1.2.3/8", RangeKind::Cidr, "--allow-address");
-        assert_eq!(typo, Err("host bits are set; did you mean 10.0.0.0/8?".to_string()));
+        assert_eq!(
+            typo,
+            Err("host bits are set; did you mean 10.0.0.0/8?".to_string())
+        );
         let port = parse_user_range("[2001:db8::7]:443", RangeKind::Address, "--deny-range");
         assert_eq!(port.map(|r| r.port), Ok(Some(443)));
         assert!(parse_user_range("1.2.3.4:0", RangeKind::Address, "--deny-range").is_err());
@@ -217,13 +241,22 @@ mod tests {
         for bad in ["inf", "NaN", "-1", "1e3", ""] {
             assert!(parse_rate(bad).is_err(), "{bad:?}");
         }
-        assert_eq!(parse_bounded("1023", 1024, 2048), Err("must be between 1024 and 2048".to_string()));
+        assert_eq!(
+            parse_bounded("1023", 1024, 2048),
+            Err("must be between 1024 and 2048".to_string())
+        );
     }
 
     #[test]
     fn resolvers_and_endpoints() {
-        assert_eq!(parse_resolver("[2606:4700:4700::1111]:53"), Ok("[2606:4700:4700::1111]:53".to_string()));
-        assert_eq!(parse_resolver("dns.internal:5353"), Ok("dns.internal:5353".to_string()));
+        assert_eq!(
+            parse_resolver("[2606:4700:4700::1111]:53"),
+            Ok("[2606:4700:4700::1111]:53".to_string())
+        );
+        assert_eq!(
+            parse_resolver("dns.internal:5353"),
+            Ok("dns.internal:5353".to_string())
+        );
         for bad in ["1.1.1.1", "1.1.1.1:0", ":53", "a b:53", "::1:53x"] {
             assert!(parse_resolver(bad).is_err(), "{bad:?}");
         }
@@ -235,7 +268,10 @@ mod tests {
 
     #[test]
     fn deny_message_refuses_header_splitting() {
-        assert_eq!(parse_deny_message("see\thttps://wiki\n"), Ok(Some("see\thttps://wiki\n".to_string())));
+        assert_eq!(
+            parse_deny_message("see\thttps://wiki\n"),
+            Ok(Some("see\thttps://wiki\n".to_string()))
+        );
         assert_eq!(parse_deny_message(""), Ok(None));
         assert!(parse_deny_message("a\r\nX-Evil: 1").is_err());
     }
