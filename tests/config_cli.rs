@@ -788,3 +788,55 @@ fn metrics_listener() {
 fn bracketed_listen_ip_is_accepted() {
     assert_eq!(config(&["--listen-ip", "[::1]"]).listen, addr("[::1]:4750"));
 }
+
+mod never_panics {
+    use super::*;
+    use proptest::prelude::*;
+
+    const FLAGS: &[&str] = &[
+        "--listen-ip",
+        "--listen-port",
+        "--timeout",
+        "--idle-timeout",
+        "--deny-range",
+        "--allow-address",
+        "--static-host",
+        "--max-request-rate",
+        "--max-request-burst",
+        "--max-header-bytes",
+        "--log-level",
+        "--proxy-protocol",
+        "--prometheus-port",
+        "--expose-prometheus-metrics",
+        "--resolver-address",
+        "--additional-error-message-on-deny",
+        "--tls-crl-file",
+        "--disable-acl-policy-action",
+    ];
+
+    proptest! {
+        #[test]
+        fn arbitrary_flag_values(pairs in prop::collection::vec((0..FLAGS.len(), "\\PC{0,12}"), 0..6)) {
+            let mut args: Vec<String> = Vec::new();
+            for (i, value) in pairs {
+                args.push(format!("{}={value}", FLAGS.get(i).copied().unwrap_or("--timeout")));
+            }
+            let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+            // Ok or a typed error; a panic fails the property.
+            if let Err(e) = load_with(&refs, Some(PASSWORD)) {
+                prop_assert!(e.exit_code() == 2);
+            }
+        }
+
+        #[test]
+        fn arbitrary_config_file_text(text in "(\\PC{0,20}(: |\n|- |  )?){0,8}") {
+            let file = temp_file(&text);
+            if let Err(e) = load_with(&["--config-file", &path_str(&file)], Some(PASSWORD)) {
+                prop_assert!(e.exit_code() == 2);
+                let prefix = format!("{}: ", file.path().display());
+                let inconsistent = matches!(e, ConfigError::Inconsistent(_));
+                prop_assert!(inconsistent || e.to_string().starts_with(&prefix), "{}", e);
+            }
+        }
+    }
+}
