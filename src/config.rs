@@ -1,1 +1,0 @@
-//! Flags and config file (in progress).
