@@ -31,6 +31,7 @@ fn policy() -> Policy {
         acl: Some(acl),
         addresses: AddressPolicy::default(),
         deny_message_extra: None,
+        allow_missing_role: false,
     }
 }
 

@@ -36,6 +36,8 @@ struct Case {
     #[serde(default)]
     unsafe_allow_private_ranges: bool,
     #[serde(default)]
+    allow_missing_role: bool,
+    #[serde(default)]
     listen: Vec<SocketAddr>,
     extra: Option<String>,
     answers: Option<Vec<IpAddr>>,
@@ -90,6 +92,7 @@ fn run(case: &Case, acls: &BTreeMap<String, String>) -> Result<Got, String> {
         acl: Some(acl),
         addresses: AddressPolicy::new(parse_ranges(&case.allow)?, parse_ranges(&case.deny)?, case.unsafe_allow_private_ranges),
         deny_message_extra: case.extra.clone(),
+        allow_missing_role: case.allow_missing_role,
     };
     let mut got = Got::default();
     let head = match parse_request(case.request.as_bytes(), &HeadLimits::default()) {

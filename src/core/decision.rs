@@ -13,7 +13,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use crate::core::acl::{self, Acl};
 use crate::core::addr::{AddressPolicy, Rule, SelfEndpoints};
-use crate::core::auth::{determine_role, AuthMode};
+use crate::core::auth::{determine_role, AuthFailure, AuthMode, Role};
 use crate::core::head::{Headers, RequestForm, RequestHead};
 use crate::core::record::{Client, DecisionRecord, Level, ProxyType};
 use crate::core::reply::{denied_message, Reply};
@@ -34,6 +34,10 @@ pub struct Policy {
     pub addresses: AddressPolicy,
     /// `--additional-error-message-on-deny`.
     pub deny_message_extra: Option<String>,
+    /// `--allow-missing-role`: a request with no credentials at all gets the
+    /// empty role (the ACL's default rule) instead of a 407. Wrong
+    /// credentials are still refused.
+    pub allow_missing_role: bool,
 }
 
 /// What the shell must look up before the second step.
@@ -165,6 +169,7 @@ pub fn before_dns(
     };
     let role = match determine_role(headers, &policy.auth) {
         Ok(role) => role,
+        Err(AuthFailure::Missing) if policy.allow_missing_role => Role(String::new()),
         Err(failure) => {
             verdicts.reason = ROLE_UNKNOWN_REASON.to_string();
             return Err(Box::new(Refusal {

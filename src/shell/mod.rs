@@ -90,6 +90,7 @@ pub fn start(config: Config) -> i32 {
         acl: Some(acl),
         addresses: config.address_policy.clone(),
         deny_message_extra: config.deny_message_extra.clone(),
+        allow_missing_role: config.allow_missing_role,
     };
     let settings = Settings {
         head_limits: HeadLimits { max_head_bytes: config.max_header_bytes, ..HeadLimits::default() },
