@@ -65,7 +65,10 @@ fn spec() -> Spec {
 fn actions(case: &str, names: &[String]) -> Vec<Action> {
     names
         .iter()
-        .map(|n| n.parse().unwrap_or_else(|e| panic!("{case}: bad disabled action: {e}")))
+        .map(|n| {
+            n.parse()
+                .unwrap_or_else(|e| panic!("{case}: bad disabled action: {e}"))
+        })
         .collect()
 }
 
@@ -96,16 +99,33 @@ fn decisions() {
             panic!("{}: no acl named {:?}", case.name, case.acl);
         };
         let d = acl.decide(&case.role, &case.host);
-        let got = (verdict_name(d.verdict), d.reason.to_string(), d.project.clone());
-        let want = (case.expect.verdict.as_str(), case.expect.reason.clone(), case.expect.project.clone());
+        let got = (
+            verdict_name(d.verdict),
+            d.reason.to_string(),
+            d.project.clone(),
+        );
+        let want = (
+            case.expect.verdict.as_str(),
+            case.expect.reason.clone(),
+            case.expect.project.clone(),
+        );
         if got != want {
             failures.push(format!("{}: got {got:?}, want {want:?}", case.name));
         }
         // The derived helpers follow the verdict, as Smokescreen logs them.
         assert_eq!(d.allows(), d.verdict != Verdict::Deny, "{}", case.name);
-        assert_eq!(d.enforce_would_deny(), d.verdict != Verdict::Allow, "{}", case.name);
+        assert_eq!(
+            d.enforce_would_deny(),
+            d.verdict != Verdict::Allow,
+            "{}",
+            case.name
+        );
     }
-    assert!(failures.is_empty(), "failing cases:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "failing cases:\n{}",
+        failures.join("\n")
+    );
 }
 
 #[test]
@@ -134,7 +154,11 @@ fn loads() {
             Err(e) => failures.push(format!("{}: unexpected error: {e}", case.name)),
         }
     }
-    assert!(failures.is_empty(), "failing cases:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "failing cases:\n{}",
+        failures.join("\n")
+    );
 }
 
 #[test]
@@ -144,17 +168,27 @@ fn load_errors() {
     let mut listing = String::new();
     for case in &spec.load_errors {
         match Acl::from_yaml(&case.yaml, &actions(&case.name, &case.disabled)) {
-            Ok(_) => failures.push(format!("{}: loaded, want error {:?}", case.name, case.error)),
+            Ok(_) => failures.push(format!(
+                "{}: loaded, want error {:?}",
+                case.name, case.error
+            )),
             Err(e) => {
                 let text = e.to_string();
                 if text != case.error {
-                    failures.push(format!("{}: got {text:?}, want {:?}", case.name, case.error));
+                    failures.push(format!(
+                        "{}: got {text:?}, want {:?}",
+                        case.name, case.error
+                    ));
                 }
                 listing.push_str(&format!("{}\n  {text}\n", case.name));
             }
         }
     }
-    assert!(failures.is_empty(), "failing cases:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "failing cases:\n{}",
+        failures.join("\n")
+    );
 
     let mut settings = insta::Settings::clone_current();
     settings.set_snapshot_path(concat!(env!("CARGO_MANIFEST_DIR"), "/snapshots"));
