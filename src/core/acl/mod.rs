@@ -143,10 +143,13 @@ impl Decision {
     }
 }
 
-/// Where in the file a rule-level error is: a service's name, or one of
-/// these fixed names (Smokescreen's).
+// Where in the file a rule-level error is: a service's name, or one of
+// these fixed names (Smokescreen's).
+/// The place name of the `default` rule in errors.
 pub const DEFAULT_RULE: &str = "default_rule";
+/// The place name of `global_deny_list` in errors.
 pub const GLOBAL_DENY_LIST: &str = "global_deny_list";
+/// The place name of `global_allow_list` in errors.
 pub const GLOBAL_ALLOW_LIST: &str = "global_allow_list";
 
 /// A load error. `Display` is Smokescreen's text where it has one, prefixed
