@@ -1,7 +1,9 @@
 //! Executes every case of `spec/target.yaml` against the target parsers.
 
 use serde::Deserialize;
-use smokescreen::core::target::{normalise_host, parse_absolute_uri, parse_connect_target, Host, TargetError};
+use smokescreen::core::target::{
+    normalise_host, parse_absolute_uri, parse_connect_target, Host, TargetError,
+};
 
 #[derive(Deserialize)]
 struct Spec {
@@ -56,12 +58,24 @@ fn run(kind: Kind, input: &str) -> Result<Got, TargetError> {
     Ok(match kind {
         Kind::Host => {
             let (host, ip) = host_fields(&normalise_host(input)?);
-            Got { host, ip, port: None, requested: None, path: None }
+            Got {
+                host,
+                ip,
+                port: None,
+                requested: None,
+                path: None,
+            }
         }
         Kind::Connect => {
             let t = parse_connect_target(input)?;
             let (host, ip) = host_fields(&t.host);
-            Got { host, ip, port: Some(t.port), requested: Some(t.requested), path: None }
+            Got {
+                host,
+                ip,
+                port: Some(t.port),
+                requested: Some(t.requested),
+                path: None,
+            }
         }
         Kind::Absolute => {
             let u = parse_absolute_uri(input)?;
@@ -84,13 +98,19 @@ fn check(case: &Case) -> Result<(), String> {
             // Fields a case leaves out are not checked.
             let mut diffs = Vec::new();
             if got.host != e.host || got.ip != e.ip {
-                diffs.push(format!("host {:?} ip {} (want {:?} ip {})", got.host, got.ip, e.host, e.ip));
+                diffs.push(format!(
+                    "host {:?} ip {} (want {:?} ip {})",
+                    got.host, got.ip, e.host, e.ip
+                ));
             }
             if e.port.is_some() && got.port != e.port {
                 diffs.push(format!("port {:?} (want {:?})", got.port, e.port));
             }
             if e.requested.is_some() && got.requested != e.requested {
-                diffs.push(format!("requested {:?} (want {:?})", got.requested, e.requested));
+                diffs.push(format!(
+                    "requested {:?} (want {:?})",
+                    got.requested, e.requested
+                ));
             }
             if e.path.is_some() && got.path != e.path {
                 diffs.push(format!("path {:?} (want {:?})", got.path, e.path));
@@ -103,7 +123,10 @@ fn check(case: &Case) -> Result<(), String> {
         }
         (None, Some(want), Err(err)) if err.to_string() == *want => Ok(()),
         (None, Some(want), got) => Err(format!("expected error {want:?}, got {got:?}")),
-        (Some(_), None, Err(err)) => Err(format!("expected success, got error {:?} ({err:?})", err.to_string())),
+        (Some(_), None, Err(err)) => Err(format!(
+            "expected success, got error {:?} ({err:?})",
+            err.to_string()
+        )),
         _ => Err("case must have exactly one of expect and error".to_string()),
     }
 }
@@ -112,16 +135,32 @@ fn check(case: &Case) -> Result<(), String> {
 fn spec_target() {
     let text = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/spec/target.yaml"));
     let spec: Spec = serde_yaml::from_str(text).expect("spec/target.yaml parses");
-    assert!(spec.cases.len() >= 60, "spec/target.yaml has only {} cases", spec.cases.len());
+    assert!(
+        spec.cases.len() >= 60,
+        "spec/target.yaml has only {} cases",
+        spec.cases.len()
+    );
     let mut names = std::collections::HashSet::new();
     let mut failures = Vec::new();
     for case in &spec.cases {
-        assert!(names.insert(case.name.as_str()), "duplicate case name {}", case.name);
+        assert!(
+            names.insert(case.name.as_str()),
+            "duplicate case name {}",
+            case.name
+        );
         if let Err(why) = check(case) {
-            failures.push(format!("{} ({:?} {:?}): {why}", case.name, case.kind, case.input));
+            failures.push(format!(
+                "{} ({:?} {:?}): {why}",
+                case.name, case.kind, case.input
+            ));
         }
     }
-    assert!(failures.is_empty(), "{} failing case(s):\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} failing case(s):\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 /// Every client-facing text in one reviewed place: a change to any of them

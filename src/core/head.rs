@@ -414,23 +414,24 @@ fn check_field_line(line: &[u8]) -> Result<(), HeadError> {
 
 /// `method SP request-target SP HTTP-version`, single spaces.
 fn request_line(line: &[u8]) -> Result<(&str, &str, Version), HeadError> {
-    let mut parts = line.split(|&b| b == b' ');
-    let method = parts.next().unwrap_or_default();
+    let parts: Vec<&[u8]> = line.split(|&b| b == b' ').collect();
+    let method = parts.first().copied().unwrap_or_default();
     if method.is_empty() || !method.iter().all(|&b| is_tchar(b)) {
         return Err(HeadError::InvalidMethod);
     }
-    let target = parts.next().ok_or(HeadError::MalformedRequestLine)?;
+    let (target, version) = match parts.as_slice() {
+        [_, target, version] => (*target, *version),
+        // `GET /` with no version at all is an HTTP/0.9 request.
+        [_, target] if !target.is_empty() => return Err(HeadError::UnsupportedVersion),
+        _ => return Err(HeadError::MalformedRequestLine),
+    };
     if target.is_empty() {
         return Err(HeadError::MalformedRequestLine);
     }
     if !target.iter().all(|b| b.is_ascii_graphic()) {
         return Err(HeadError::InvalidTargetChar);
     }
-    // No version at all is an HTTP/0.9 request.
-    let version = parse_version(parts.next().unwrap_or_default())?;
-    if parts.next().is_some() {
-        return Err(HeadError::MalformedRequestLine);
-    }
+    let version = parse_version(version)?;
     // Both are ASCII (checked above), so these conversions cannot fail.
     let method = std::str::from_utf8(method).map_err(|_| HeadError::InvalidMethod)?;
     let target = std::str::from_utf8(target).map_err(|_| HeadError::InvalidTargetChar)?;
