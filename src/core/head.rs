@@ -1,10 +1,18 @@
 //! HTTP/1.0 and 1.1 message heads: strict request parsing (on `httparse`)
 //! with the framing rules a proxy needs to be unsmugglable, and upstream
 //! response head parsing for forwarding.
+//!
+//! A proxy that reads a head differently from the server behind it can be
+//! used to smuggle requests, so anything RFC 9112 lets a recipient guess at
+//! (bare LF, obs-fold, CL+TE, odd codings) is refused by name instead. The
+//! head is pre-scanned byte by byte so every refusal is precise; `httparse`
+//! then splits the already-validated header section into fields.
 
 use std::fmt;
 
-use crate::core::target::{AbsoluteUri, Target, TargetError};
+use crate::core::target::{
+    parse_absolute_uri, parse_connect_target, AbsoluteUri, Target, TargetError,
+};
 
 /// Bounds on what a peer may send before we refuse it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -30,6 +38,22 @@ pub enum Version {
     Http11,
 }
 
+impl Version {
+    /// The protocol text as it appears on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Version::Http10 => "HTTP/1.0",
+            Version::Http11 => "HTTP/1.1",
+        }
+    }
+}
+
+impl fmt::Display for Version {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Header fields in arrival order; names as received (compare case-insensitively).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Headers(pub Vec<(String, Vec<u8>)>);
@@ -48,6 +72,34 @@ impl Headers {
             .iter()
             .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_slice())
+    }
+
+    /// Lowercase tokens of every `Connection` field. The forwarder removes the
+    /// headers named here (they are hop-by-hop); members that are not tokens
+    /// can name no header and are skipped.
+    pub fn connection_tokens(&self) -> Vec<String> {
+        let mut tokens = Vec::new();
+        for value in self.get_all("connection") {
+            for member in value.split(|&b| b == b',') {
+                let member = trim_ows(member);
+                if !member.is_empty() && member.iter().all(|&b| is_tchar(b)) {
+                    tokens.push(String::from_utf8_lossy(member).to_ascii_lowercase());
+                }
+            }
+        }
+        tokens
+    }
+
+    /// Persistence per RFC 9112 §9.3: `close` ends it, HTTP/1.0 needs `keep-alive`.
+    fn keep_alive(&self, version: Version) -> bool {
+        let tokens = self.connection_tokens();
+        if tokens.iter().any(|t| t == "close") {
+            return false;
+        }
+        match version {
+            Version::Http11 => true,
+            Version::Http10 => tokens.iter().any(|t| t == "keep-alive"),
+        }
     }
 }
 
@@ -84,6 +136,18 @@ pub struct RequestHead {
     pub head_len: usize,
 }
 
+impl RequestHead {
+    /// Whether the client wants the connection kept open after this exchange.
+    pub fn keep_alive(&self) -> bool {
+        self.headers.keep_alive(self.version)
+    }
+
+    /// Lowercase tokens of the `Connection` fields (headers to strip when forwarding).
+    pub fn connection_tokens(&self) -> Vec<String> {
+        self.headers.connection_tokens()
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ResponseHead {
     pub version: Version,
@@ -92,44 +156,587 @@ pub struct ResponseHead {
     pub headers: Headers,
     pub body: BodyFraming,
     pub head_len: usize,
+    /// The upstream sent framing a recipient must not trust for the next
+    /// message (CL next to TE, or TE in HTTP/1.0): forward this response,
+    /// then close the connection (RFC 9112 §6.1, §6.3).
+    pub framing_conflict: bool,
+}
+
+impl ResponseHead {
+    /// Whether the upstream connection may carry another exchange afterwards.
+    pub fn keep_alive(&self) -> bool {
+        !self.framing_conflict
+            && self.body != BodyFraming::UntilClose
+            && self.headers.keep_alive(self.version)
+    }
+
+    /// Lowercase tokens of the `Connection` fields (headers to strip when forwarding).
+    pub fn connection_tokens(&self) -> Vec<String> {
+        self.headers.connection_tokens()
+    }
 }
 
 /// Why a head was refused. `Display` is the text sent to the client.
+///
+/// For a response head the shell answers its client with 502 instead; the
+/// text is then only logged.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum HeadError {
     Target(TargetError),
-    Todo,
+    /// The head (or what has arrived of it) exceeds `max_head_bytes`.
+    HeadTooLarge,
+    /// More than `max_headers` fields.
+    TooManyHeaders,
+    /// An LF not preceded by CR.
+    BareLf,
+    /// A CR not followed by LF.
+    BareCr,
+    /// A NUL byte anywhere in the head.
+    Nul,
+    /// A field line starting with whitespace (obs-fold).
+    ObsFold,
+    /// `Name : value`.
+    SpaceBeforeColon,
+    /// A field line without a colon.
+    MissingColon,
+    InvalidHeaderName,
+    InvalidHeaderValue,
+    InvalidMethod,
+    /// Not `method SP target SP version`.
+    MalformedRequestLine,
+    /// Control, space or non-ASCII byte in the request target.
+    InvalidTargetChar,
+    /// `OPTIONS *`: meaningless to a forward proxy.
+    AsteriskForm,
+    /// Anything but HTTP/1.0 and HTTP/1.1 (HTTP/0.9, HTTP/2.0 preface, ...).
+    UnsupportedVersion,
+    MalformedStatusLine,
+    InvalidStatus,
+    /// Both framing headers: the classic CL.TE / TE.CL smuggling vector.
+    ContentLengthWithTransferEncoding,
+    /// Not 1*DIGIT (`+3`, `3 4`, empty list member, ...).
+    InvalidContentLength,
+    /// Several Content-Length values that differ.
+    ConflictingContentLength,
+    /// Does not fit in 64 bits.
+    ContentLengthTooLarge,
+    /// More than one Transfer-Encoding field in a request.
+    MultipleTransferEncoding,
+    /// Empty member, non-token member, or `chunked` more than once.
+    InvalidTransferEncoding,
+    /// The final coding of a request is not `chunked`: its length is unknowable.
+    TransferEncodingNotChunked,
+    /// Transfer-Encoding in an HTTP/1.0 request (RFC 9112 §6.1: faulty framing).
+    TransferEncodingInHttp10,
+    /// CONNECT with Content-Length > 0 or Transfer-Encoding.
+    BodyOnConnect,
+    /// More than one Host field.
+    MultipleHost,
 }
 
 impl fmt::Display for HeadError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            HeadError::Target(e) => write!(f, "{e}"),
-            HeadError::Todo => f.write_str("malformed request"),
-        }
+        f.write_str(match self {
+            HeadError::Target(e) => return write!(f, "{e}"),
+            HeadError::HeadTooLarge => "message head too large",
+            HeadError::TooManyHeaders => "too many header fields",
+            HeadError::BareLf => "bare LF in message head",
+            HeadError::BareCr => "bare CR in message head",
+            HeadError::Nul => "NUL byte in message head",
+            HeadError::ObsFold => "obsolete line folding is not allowed",
+            HeadError::SpaceBeforeColon => "whitespace between header name and colon",
+            HeadError::MissingColon => "header line without a colon",
+            HeadError::InvalidHeaderName => "invalid header field name",
+            HeadError::InvalidHeaderValue => "invalid header field value",
+            HeadError::InvalidMethod => "invalid request method",
+            HeadError::MalformedRequestLine => "malformed request line",
+            HeadError::InvalidTargetChar => "invalid character in request target",
+            HeadError::AsteriskForm => "asterisk-form request target is not supported by a proxy",
+            HeadError::UnsupportedVersion => "unsupported HTTP version",
+            HeadError::MalformedStatusLine => "malformed status line",
+            HeadError::InvalidStatus => "invalid status code",
+            HeadError::ContentLengthWithTransferEncoding => {
+                "both Content-Length and Transfer-Encoding are present"
+            }
+            HeadError::InvalidContentLength => "invalid Content-Length",
+            HeadError::ConflictingContentLength => "conflicting Content-Length values",
+            HeadError::ContentLengthTooLarge => "Content-Length too large",
+            HeadError::MultipleTransferEncoding => "more than one Transfer-Encoding header",
+            HeadError::InvalidTransferEncoding => "invalid Transfer-Encoding",
+            HeadError::TransferEncodingNotChunked => "Transfer-Encoding must end with chunked",
+            HeadError::TransferEncodingInHttp10 => "Transfer-Encoding is not allowed in HTTP/1.0",
+            HeadError::BodyOnConnect => "CONNECT request must not have a body",
+            HeadError::MultipleHost => "more than one Host header",
+        })
     }
 }
 
 impl std::error::Error for HeadError {}
 
-impl HeadError {
-    /// HTTP status to answer with.
-    pub fn status(&self) -> u16 {
-        400
+impl From<TargetError> for HeadError {
+    fn from(e: TargetError) -> Self {
+        HeadError::Target(e)
     }
 }
 
+impl HeadError {
+    /// HTTP status to answer with.
+    pub fn status(&self) -> u16 {
+        match self {
+            HeadError::HeadTooLarge | HeadError::TooManyHeaders => 431,
+            _ => 400,
+        }
+    }
+}
+
+/// Which start line a head begins with.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Request,
+    Response,
+}
+
+/// Where the parts of a complete, pre-validated head are.
+struct Scan {
+    /// Start of the start line (after ignored leading empty lines).
+    start: usize,
+    /// Index of the CR ending the start line.
+    start_line_end: usize,
+    /// Number of field lines.
+    fields: usize,
+    /// Through the final CRLF CRLF.
+    head_len: usize,
+}
+
+/// Walk the head byte by byte, refusing the first violation, validating each
+/// line as soon as it is complete. `Ok(None)`: no end of head yet.
+fn scan(buf: &[u8], limits: &HeadLimits, kind: Kind) -> Result<Option<Scan>, HeadError> {
+    let mut start = 0;
+    if kind == Kind::Request {
+        // RFC 9112 §2.2: a server SHOULD ignore empty lines before the request line.
+        while buf.get(start..start + 2) == Some(b"\r\n") {
+            start += 2;
+        }
+    }
+    let mut line_start = start;
+    let mut start_line_end = None;
+    let mut fields = 0usize;
+    let mut prev = None;
+    for (i, &b) in buf.iter().enumerate().skip(start) {
+        if i >= limits.max_head_bytes {
+            return Err(HeadError::HeadTooLarge);
+        }
+        match b {
+            0 => return Err(HeadError::Nul),
+            b'\r' => match buf.get(i + 1) {
+                Some(b'\n') | None => {}
+                Some(_) => return Err(HeadError::BareCr),
+            },
+            b'\n' => {
+                if prev != Some(b'\r') {
+                    return Err(HeadError::BareLf);
+                }
+                let end = i - 1;
+                let line = buf.get(line_start..end).unwrap_or_default();
+                match start_line_end {
+                    None => {
+                        match kind {
+                            Kind::Request => request_line(line).map(|_| ())?,
+                            Kind::Response => status_line(line).map(|_| ())?,
+                        }
+                        start_line_end = Some(end);
+                    }
+                    Some(start_line_end) if line.is_empty() => {
+                        return Ok(Some(Scan {
+                            start,
+                            start_line_end,
+                            fields,
+                            head_len: i + 1,
+                        }));
+                    }
+                    Some(_) => {
+                        check_field_line(line)?;
+                        fields += 1;
+                        if fields > limits.max_headers {
+                            return Err(HeadError::TooManyHeaders);
+                        }
+                    }
+                }
+                line_start = i + 1;
+            }
+            _ => {}
+        }
+        prev = Some(b);
+    }
+    Ok(None)
+}
+
+/// RFC 9110 tchar.
+fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+/// Field value bytes: VCHAR, SP, HTAB and obs-text (non-ASCII is allowed, never decoded).
+fn is_field_value_byte(b: u8) -> bool {
+    matches!(b, b'\t' | b' '..=b'~' | 0x80..=0xff)
+}
+
+fn trim_ows(mut s: &[u8]) -> &[u8] {
+    while let [b' ' | b'\t', rest @ ..] = s {
+        s = rest;
+    }
+    while let [rest @ .., b' ' | b'\t'] = s {
+        s = rest;
+    }
+    s
+}
+
+fn check_field_line(line: &[u8]) -> Result<(), HeadError> {
+    if matches!(line.first(), Some(b' ' | b'\t')) {
+        return Err(HeadError::ObsFold);
+    }
+    let colon = line
+        .iter()
+        .position(|&b| b == b':')
+        .ok_or(HeadError::MissingColon)?;
+    let (name, value) = line.split_at(colon);
+    if matches!(name.last(), Some(b' ' | b'\t')) {
+        return Err(HeadError::SpaceBeforeColon);
+    }
+    if name.is_empty() || !name.iter().all(|&b| is_tchar(b)) {
+        return Err(HeadError::InvalidHeaderName);
+    }
+    if !value.iter().skip(1).all(|&b| is_field_value_byte(b)) {
+        return Err(HeadError::InvalidHeaderValue);
+    }
+    Ok(())
+}
+
+/// `method SP request-target SP HTTP-version`, single spaces.
+fn request_line(line: &[u8]) -> Result<(&str, &str, Version), HeadError> {
+    let parts: Vec<&[u8]> = line.split(|&b| b == b' ').collect();
+    let method = parts.first().copied().unwrap_or_default();
+    if method.is_empty() || !method.iter().all(|&b| is_tchar(b)) {
+        return Err(HeadError::InvalidMethod);
+    }
+    let (target, version) = match parts.as_slice() {
+        [_, target, version] => (*target, *version),
+        // `GET /` with no version at all is an HTTP/0.9 request.
+        [_, target] if !target.is_empty() => return Err(HeadError::UnsupportedVersion),
+        _ => return Err(HeadError::MalformedRequestLine),
+    };
+    if target.is_empty() {
+        return Err(HeadError::MalformedRequestLine);
+    }
+    if !target.iter().all(|b| b.is_ascii_graphic()) {
+        return Err(HeadError::InvalidTargetChar);
+    }
+    let version = parse_version(version)?;
+    // Both are ASCII (checked above), so these conversions cannot fail.
+    let method = std::str::from_utf8(method).map_err(|_| HeadError::InvalidMethod)?;
+    let target = std::str::from_utf8(target).map_err(|_| HeadError::InvalidTargetChar)?;
+    Ok((method, target, version))
+}
+
+fn parse_version(v: &[u8]) -> Result<Version, HeadError> {
+    match v {
+        b"HTTP/1.1" => Ok(Version::Http11),
+        b"HTTP/1.0" => Ok(Version::Http10),
+        _ => Err(HeadError::UnsupportedVersion),
+    }
+}
+
+/// `HTTP-version SP 3DIGIT [SP reason]`. The space before an empty reason
+/// may be missing: the reason is ignored anyway, so this guess is harmless.
+fn status_line(line: &[u8]) -> Result<(Version, u16, String), HeadError> {
+    let (version, rest) = match line.iter().position(|&b| b == b' ') {
+        Some(sp) => (
+            line.get(..sp).unwrap_or_default(),
+            line.get(sp + 1..).unwrap_or_default(),
+        ),
+        None => return Err(HeadError::MalformedStatusLine),
+    };
+    if !version.starts_with(b"HTTP/") {
+        return Err(HeadError::MalformedStatusLine);
+    }
+    let version = parse_version(version)?;
+    let (code, reason) = match rest {
+        [a, b, c] => ([*a, *b, *c], &[][..]),
+        [a, b, c, b' ', reason @ ..] => ([*a, *b, *c], reason),
+        _ => return Err(HeadError::InvalidStatus),
+    };
+    if !code.iter().all(u8::is_ascii_digit) {
+        return Err(HeadError::InvalidStatus);
+    }
+    let status = code.iter().fold(0u16, |n, d| n * 10 + u16::from(d - b'0'));
+    if status < 100 {
+        return Err(HeadError::InvalidStatus);
+    }
+    if !reason.iter().all(|&b| is_field_value_byte(b)) {
+        return Err(HeadError::MalformedStatusLine);
+    }
+    Ok((
+        version,
+        status,
+        String::from_utf8_lossy(reason).into_owned(),
+    ))
+}
+
+/// Split the validated field section with `httparse`.
+fn fields(section: &[u8], count: usize) -> Result<Headers, HeadError> {
+    let mut slots = vec![httparse::EMPTY_HEADER; count];
+    match httparse::parse_headers(section, &mut slots) {
+        Ok(httparse::Status::Complete((_, parsed))) => Ok(Headers(
+            parsed
+                .iter()
+                .map(|h| (h.name.to_string(), trim_ows(h.value).to_vec()))
+                .collect(),
+        )),
+        // The pre-scan accepted the section, so these are not expected; map them anyway.
+        Ok(httparse::Status::Partial) => Err(HeadError::MissingColon),
+        Err(httparse::Error::HeaderName | httparse::Error::Token) => {
+            Err(HeadError::InvalidHeaderName)
+        }
+        Err(httparse::Error::HeaderValue) => Err(HeadError::InvalidHeaderValue),
+        Err(httparse::Error::TooManyHeaders) => Err(HeadError::TooManyHeaders),
+        Err(httparse::Error::NewLine) => Err(HeadError::BareLf),
+        Err(httparse::Error::Status | httparse::Error::Version) => {
+            Err(HeadError::MalformedRequestLine)
+        }
+    }
+}
+
+/// The header section of a complete scan.
+fn scanned_fields(buf: &[u8], scan: &Scan) -> Result<Headers, HeadError> {
+    let section = buf
+        .get(scan.start_line_end + 2..scan.head_len)
+        .unwrap_or_default();
+    fields(section, scan.fields)
+}
+
+/// Content-Length: every value, every comma-separated member 1*DIGIT and
+/// identical; the first one is the length.
+fn content_length(headers: &Headers) -> Result<Option<u64>, HeadError> {
+    let mut first: Option<&[u8]> = None;
+    for value in headers.get_all("content-length") {
+        for member in value.split(|&b| b == b',') {
+            let member = trim_ows(member);
+            if member.is_empty() || !member.iter().all(u8::is_ascii_digit) {
+                return Err(HeadError::InvalidContentLength);
+            }
+            match first {
+                None => first = Some(member),
+                Some(f) if f != member => return Err(HeadError::ConflictingContentLength),
+                Some(_) => {}
+            }
+        }
+    }
+    let Some(digits) = first else { return Ok(None) };
+    digits
+        .iter()
+        .try_fold(0u64, |n, d| {
+            n.checked_mul(10)?.checked_add(u64::from(d - b'0'))
+        })
+        .map(Some)
+        .ok_or(HeadError::ContentLengthTooLarge)
+}
+
+/// Whether a Transfer-Encoding list ends in `chunked`. Empty or non-token
+/// members and a repeated `chunked` are errors (RFC 9112 §6.1).
+fn te_ends_chunked<'a>(values: impl Iterator<Item = &'a [u8]>) -> Result<bool, HeadError> {
+    let mut chunked_seen = false;
+    let mut last_chunked = false;
+    for value in values {
+        for member in value.split(|&b| b == b',') {
+            let member = trim_ows(member);
+            // A coding may carry parameters (`gzip;q=1` is not legal, but `x;a=b` is).
+            let coding = member
+                .split(|&b| b == b';')
+                .next()
+                .map(trim_ows)
+                .unwrap_or_default();
+            if coding.is_empty() || !coding.iter().all(|&b| is_tchar(b)) {
+                return Err(HeadError::InvalidTransferEncoding);
+            }
+            last_chunked = coding.eq_ignore_ascii_case(b"chunked");
+            if last_chunked {
+                if chunked_seen || member.len() != coding.len() {
+                    return Err(HeadError::InvalidTransferEncoding);
+                }
+                chunked_seen = true;
+            }
+        }
+    }
+    Ok(last_chunked)
+}
+
 /// Parse a request head from the start of `buf`. `Ok(None)`: need more bytes.
-pub fn parse_request(_buf: &[u8], _limits: &HeadLimits) -> Result<Option<RequestHead>, HeadError> {
-    todo!("helper: request head")
+pub fn parse_request(buf: &[u8], limits: &HeadLimits) -> Result<Option<RequestHead>, HeadError> {
+    let Some(scan) = scan(buf, limits, Kind::Request)? else {
+        return Ok(None);
+    };
+    let line = buf.get(scan.start..scan.start_line_end).unwrap_or_default();
+    let (method, target, version) = request_line(line)?;
+    let headers = scanned_fields(buf, &scan)?;
+
+    if headers.get_all("host").count() > 1 {
+        return Err(HeadError::MultipleHost);
+    }
+    let body = request_framing(&headers, version)?;
+    let form = if method == "CONNECT" {
+        if matches!(body, BodyFraming::Chunked) || matches!(body, BodyFraming::Length(n) if n > 0) {
+            return Err(HeadError::BodyOnConnect);
+        }
+        RequestForm::Connect(parse_connect_target(target)?)
+    } else if target.starts_with('/') {
+        RequestForm::Origin(target.to_string())
+    } else if target == "*" {
+        return Err(HeadError::AsteriskForm);
+    } else {
+        RequestForm::Absolute(parse_absolute_uri(target)?)
+    };
+    Ok(Some(RequestHead {
+        method: method.to_string(),
+        form,
+        version,
+        headers,
+        body,
+        head_len: scan.head_len,
+    }))
+}
+
+/// RFC 9112 §6.3 for requests, refusing every ambiguous case.
+fn request_framing(headers: &Headers, version: Version) -> Result<BodyFraming, HeadError> {
+    let te_count = headers.get_all("transfer-encoding").count();
+    let has_cl = headers.get("content-length").is_some();
+    if te_count > 0 && has_cl {
+        return Err(HeadError::ContentLengthWithTransferEncoding);
+    }
+    if te_count > 1 {
+        return Err(HeadError::MultipleTransferEncoding);
+    }
+    if te_count == 1 {
+        if version == Version::Http10 {
+            return Err(HeadError::TransferEncodingInHttp10);
+        }
+        return if te_ends_chunked(headers.get_all("transfer-encoding"))? {
+            Ok(BodyFraming::Chunked)
+        } else {
+            Err(HeadError::TransferEncodingNotChunked)
+        };
+    }
+    Ok(content_length(headers)?.map_or(BodyFraming::Empty, BodyFraming::Length))
 }
 
 /// Parse an upstream response head. `request_was_head`: the request method
 /// was HEAD, so the response has no body whatever it says.
 pub fn parse_response(
-    _buf: &[u8],
-    _limits: &HeadLimits,
-    _request_was_head: bool,
+    buf: &[u8],
+    limits: &HeadLimits,
+    request_was_head: bool,
 ) -> Result<Option<ResponseHead>, HeadError> {
-    todo!("helper: response head")
+    let Some(scan) = scan(buf, limits, Kind::Response)? else {
+        return Ok(None);
+    };
+    let line = buf.get(scan.start..scan.start_line_end).unwrap_or_default();
+    let (version, status, reason) = status_line(line)?;
+    let headers = scanned_fields(buf, &scan)?;
+
+    let has_te = headers.get("transfer-encoding").is_some();
+    let has_cl = headers.get("content-length").is_some();
+    let no_body =
+        request_was_head || (100..200).contains(&status) || status == 204 || status == 304;
+    let (body, framing_conflict) = if no_body {
+        (BodyFraming::Empty, has_te && has_cl)
+    } else if has_te && version == Version::Http10 {
+        // RFC 9112 §6.1: TE in HTTP/1.0 is faulty framing; read until close.
+        (BodyFraming::UntilClose, true)
+    } else if has_te {
+        // Multiple TE fields form one list here: a response cannot be refused
+        // for it, and the list's final coding decides (TE overrides CL).
+        let body = if te_ends_chunked(headers.get_all("transfer-encoding"))? {
+            BodyFraming::Chunked
+        } else {
+            BodyFraming::UntilClose
+        };
+        (body, has_cl)
+    } else {
+        (
+            content_length(&headers)?.map_or(BodyFraming::UntilClose, BodyFraming::Length),
+            false,
+        )
+    };
+    Ok(Some(ResponseHead {
+        version,
+        status,
+        reason,
+        headers,
+        body,
+        head_len: scan.head_len,
+        framing_conflict,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(s: &str) -> Result<Option<RequestHead>, HeadError> {
+        parse_request(s.as_bytes(), &HeadLimits::default())
+    }
+
+    #[test]
+    fn incomplete_heads_ask_for_more() {
+        let full = "GET http://example.com/ HTTP/1.1\r\nHost: example.com\r\n\r\n";
+        for cut in 0..full.len() {
+            assert_eq!(req(&full[..cut]), Ok(None), "cut at {cut}");
+        }
+        assert!(matches!(req(full), Ok(Some(_))));
+    }
+
+    #[test]
+    fn connection_tokens_and_keep_alive() {
+        let h =
+            req("GET http://a/ HTTP/1.1\r\nConnection: Close, X-Foo\r\nConnection: ,te\r\n\r\n")
+                .unwrap()
+                .unwrap();
+        assert_eq!(h.connection_tokens(), vec!["close", "x-foo", "te"]);
+        assert!(!h.keep_alive());
+        let h = req("GET http://a/ HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+            .unwrap()
+            .unwrap();
+        assert!(h.keep_alive());
+        let h = req("GET http://a/ HTTP/1.0\r\n\r\n").unwrap().unwrap();
+        assert!(!h.keep_alive());
+        let h = req("GET http://a/ HTTP/1.1\r\n\r\n").unwrap().unwrap();
+        assert!(h.keep_alive());
+    }
+
+    #[test]
+    fn response_keep_alive_needs_delimited_body() {
+        let limits = HeadLimits::default();
+        let r = parse_response(b"HTTP/1.1 200 OK\r\n\r\n", &limits, false)
+            .unwrap()
+            .unwrap();
+        assert_eq!(r.body, BodyFraming::UntilClose);
+        assert!(!r.keep_alive());
+        let r = parse_response(
+            b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n",
+            &limits,
+            false,
+        )
+        .unwrap()
+        .unwrap();
+        assert!(r.keep_alive());
+        let r = parse_response(
+            b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n",
+            &limits,
+            false,
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(r.body, BodyFraming::Chunked);
+        assert!(r.framing_conflict);
+        assert!(!r.keep_alive());
+    }
 }
