@@ -95,7 +95,7 @@ pub async fn run(params: ServerParams) -> Result<(), String> {
     if !clean {
         emit(&logging::line(Level::Warning, "exit timeout reached; closing remaining tunnels"));
         // Closing force_stop makes every tunnel stop and log its CN-CLOSE.
-        drop(shared.force_stop.close());
+        shared.force_stop.close();
         let grace = async {
             task::sleep(Duration::from_secs(2)).await;
         };
