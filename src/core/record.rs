@@ -454,7 +454,8 @@ impl DecisionRecord {
         if let Some(err) = &self.error {
             line = line.with("error", err.as_str());
         }
-        if !self.rejected.is_empty() {
+        // Only when it adds to `error`: a mixed answer, or several refused addresses.
+        if !self.rejected.is_empty() && (self.dst.is_some() || self.rejected.len() > 1) {
             // Our addition: every refused answer, so a mixed DNS answer is visible.
             let list: Vec<String> = self
                 .rejected

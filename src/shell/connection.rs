@@ -8,7 +8,8 @@ use std::time::Instant;
 use async_std::net::TcpStream;
 
 use crate::core::addr::SelfEndpoints;
-use crate::core::decision::{self, Approved, Lookup, Pending, Policy, Refusal, RequestFacts};
+use crate::core::auth::determine_role;
+use crate::core::decision::{self, Approved, Lookup, Pending, Policy, Refusal, RefusalKind, RequestFacts};
 use crate::core::head::{parse_request, HeadError, RequestForm, RequestHead};
 use crate::core::record::{Client, CloseRecord, Level, ProxyType};
 use crate::core::reply::{self, Reply, CONNECT_ESTABLISHED};
@@ -120,6 +121,28 @@ async fn refuse_malformed(stream: &TcpStream, peer: SocketAddr, err: &HeadError)
         .with("status", reply.status));
 }
 
+/// Smokescreen's separate error line for role failures (kept for log
+/// compatibility), plus our specific cause. Never includes credentials.
+fn log_refusal(facts: &RequestFacts, refusal: &Refusal, detail: Option<&'static str>) {
+    if refusal.kind == RefusalKind::Role {
+        let mut line = logging::line(Level::Error, "Unable to get role for request")
+            .with("allow_missing_role", false)
+            .with("error", refusal.error.clone().unwrap_or_default())
+            .with("is_missing_role", false)
+            .with("id", facts.id.as_str());
+        if let Some(d) = detail {
+            line = line.with("cause", d);
+        }
+        emit(&line);
+    }
+    emit(&decision::refusal_record(facts, refusal).to_line(logging::now()));
+}
+
+/// The specific auth failure, for the log only.
+fn auth_detail(head: &RequestHead, policy: &Policy) -> Option<&'static str> {
+    determine_role(&head.headers, &policy.auth).err().map(|f| f.detail())
+}
+
 fn new_id() -> String {
     xid::new().to_string()
 }
@@ -189,7 +212,7 @@ async fn connect(
     let (upstream, approved) = match outcome {
         Ok(ok) => ok,
         Err(refusal) => {
-            emit(&decision::refusal_record(&facts, &refusal).to_line(logging::now()));
+            log_refusal(&facts, &refusal, auth_detail(&head, policy));
             // Answer and close without reading anything else (RFC 9931).
             let _ = write_all(&client, &refusal.reply(policy).to_bytes()).await;
             return;
@@ -241,7 +264,7 @@ async fn forward_one(
     let approved = match decide(shared, policy, me, target, &head, ProxyType::Http).await {
         Ok(a) => a,
         Err(refusal) => {
-            emit(&decision::refusal_record(&facts, &refusal).to_line(logging::now()));
+            log_refusal(&facts, &refusal, auth_detail(&head, policy));
             let _ = write_all(client, &refusal.reply(policy).to_bytes()).await;
             return false;
         }
@@ -253,7 +276,7 @@ async fn forward_one(
         None => match dial(shared, approved).await {
             Ok((s, a)) => (Upstream::new(s, a.addr), a, false),
             Err(refusal) => {
-                emit(&decision::refusal_record(&facts, &refusal).to_line(logging::now()));
+                log_refusal(&facts, &refusal, auth_detail(&head, policy));
                 let _ = write_all(client, &refusal.reply(policy).to_bytes()).await;
                 return false;
             }
