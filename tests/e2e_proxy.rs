@@ -323,3 +323,264 @@ fn refused_connect_closes_without_reading_pipelined_bytes() {
     assert_eq!(text.matches("HTTP/1.1").count(), 1, "a second response means the pipelined bytes were parsed: {text}");
     assert_eq!(origin.accepted(), 0);
 }
+
+/// Echo the request body back with the method, honouring `Expect: 100-continue`
+/// and HEAD/204/304 semantics, over keep-alive.
+fn body_origin() -> Origin {
+    Origin::start(Arc::new(|mut s: TcpStream, reqs: &std::sync::Mutex<Vec<String>>| {
+        let mut buf = Vec::new();
+        loop {
+            let Some(head) = read_head(&mut s, &mut buf) else { return };
+            if header(&head, "expect").is_some_and(|v| v.eq_ignore_ascii_case("100-continue")) {
+                let _ = s.write_all(b"HTTP/1.1 100 Continue\r\n\r\n");
+            }
+            let body = if header(&head, "transfer-encoding").is_some() {
+                read_chunked(&mut s, &mut buf)
+            } else {
+                let cl = header(&head, "content-length").and_then(|v| v.parse::<usize>().ok()).unwrap_or(0);
+                while buf.len() < cl {
+                    let mut chunk = [0u8; 65536];
+                    match s.read(&mut chunk) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                }
+                buf.drain(..cl).collect()
+            };
+            reqs.lock().unwrap().push(head.clone());
+            let method = head.split(' ').next().unwrap_or("").to_string();
+            let path = head.split(' ').nth(1).unwrap_or("").to_string();
+            let resp = if path.ends_with("/204") {
+                b"HTTP/1.1 204 No Content\r\n\r\n".to_vec()
+            } else if path.ends_with("/304") {
+                b"HTTP/1.1 304 Not Modified\r\nContent-Length: 99\r\n\r\n".to_vec()
+            } else {
+                let mut out = format!("HTTP/1.1 200 OK\r\nX-Method: {method}\r\nContent-Length: {}\r\n\r\n", body.len()).into_bytes();
+                if method != "HEAD" {
+                    out.extend_from_slice(&body);
+                }
+                out
+            };
+            if s.write_all(&resp).is_err() {
+                return;
+            }
+        }
+    }))
+}
+
+/// Decode a chunked body from a blocking stream (test origin side).
+fn read_chunked(s: &mut TcpStream, buf: &mut Vec<u8>) -> Vec<u8> {
+    let mut body = Vec::new();
+    let mut fill = |buf: &mut Vec<u8>, s: &mut TcpStream| {
+        let mut chunk = [0u8; 65536];
+        let n = s.read(&mut chunk).unwrap_or(0);
+        assert!(n > 0, "EOF inside chunked body");
+        buf.extend_from_slice(&chunk[..n]);
+    };
+    loop {
+        while !buf.windows(2).any(|w| w == b"\r\n") {
+            fill(buf, s);
+        }
+        let pos = buf.windows(2).position(|w| w == b"\r\n").unwrap();
+        let line = String::from_utf8_lossy(&buf[..pos]).to_string();
+        buf.drain(..pos + 2);
+        let size = usize::from_str_radix(line.split(';').next().unwrap().trim(), 16).expect("chunk size");
+        while buf.len() < size + 2 {
+            fill(buf, s);
+        }
+        body.extend_from_slice(&buf[..size]);
+        assert_eq!(&buf[size..size + 2], b"\r\n", "chunk data not followed by CRLF");
+        buf.drain(..size + 2);
+        if size == 0 {
+            // We only send requests without trailers: the last chunk's CRLF was consumed above.
+            return body;
+        }
+    }
+}
+
+#[test]
+fn request_bodies_stream_with_content_length_and_chunked() {
+    if !in_private_netns("request_bodies_stream_with_content_length_and_chunked") {
+        return;
+    }
+    let origin = body_origin();
+    let mut proxy = Proxy::start(&[&allow_origin(&origin)]);
+    let data = payload(3 * 1024 * 1024, 7);
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), &data).unwrap();
+    let at_file = format!("@{}", file.path().display());
+    let creds = format!("anyname:{PASSWORD}");
+    let url = format!("http://{}/upload", origin.addr);
+    // Content-Length upload (curl adds Expect: 100-continue for large bodies).
+    let (ok, body, err) = curl(&["-x", &proxy.url(), "-U", &creds, "--data-binary", &at_file, &url]);
+    assert!(ok, "{err}");
+    assert!(body == data, "CL body mangled: {} vs {} bytes", body.len(), data.len());
+    // Chunked upload.
+    let (ok, body, err) = curl(&["-x", &proxy.url(), "-U", &creds, "-H", "Transfer-Encoding: chunked", "--data-binary", &at_file, &url]);
+    assert!(ok, "{err}");
+    assert!(body == data, "chunked body mangled: {} vs {} bytes", body.len(), data.len());
+    proxy.wait_msg("CANONICAL-PROXY-DECISION", 2);
+    let reqs = origin.requests.lock().unwrap();
+    assert_eq!(header(&reqs[1], "transfer-encoding").as_deref(), Some("chunked"));
+}
+
+#[test]
+fn head_204_and_304_responses_have_no_body_and_keep_alive_works() {
+    if !in_private_netns("head_204_and_304_responses_have_no_body_and_keep_alive_works") {
+        return;
+    }
+    let origin = body_origin();
+    let proxy = Proxy::start(&[&allow_origin(&origin)]);
+    let mut s = connect(&proxy);
+    let auth = basic("u", PASSWORD);
+    let mut buf = Vec::new();
+    for (method, path) in [("HEAD", "/h"), ("GET", "/204"), ("GET", "/304"), ("POST", "/p")] {
+        let body = if method == "POST" { "abc" } else { "" };
+        write!(
+            s,
+            "{method} http://{}{path} HTTP/1.1\r\nProxy-Authorization: {auth}\r\nContent-Length: {}\r\n\r\n{body}",
+            origin.addr,
+            body.len()
+        )
+        .unwrap();
+        let head = read_head(&mut s, &mut buf).expect("response head");
+        match path {
+            "/h" => {
+                assert!(head.starts_with("HTTP/1.1 200 "), "{head}");
+                assert_eq!(header(&head, "content-length").as_deref(), Some("0"));
+            }
+            "/204" => assert!(head.starts_with("HTTP/1.1 204 "), "{head}"),
+            "/304" => {
+                assert!(head.starts_with("HTTP/1.1 304 "), "{head}");
+                assert_eq!(header(&head, "content-length").as_deref(), Some("99"), "304 keeps the resource length");
+            }
+            _ => {
+                assert!(head.starts_with("HTTP/1.1 200 "), "{head}");
+                let mut body = vec![0u8; 3];
+                let have = buf.len().min(3);
+                body[..have].copy_from_slice(&buf[..have]);
+                buf.drain(..have);
+                if have < 3 {
+                    s.read_exact(&mut body[have..]).unwrap();
+                }
+                assert_eq!(&body, b"abc");
+            }
+        }
+    }
+    assert!(buf.is_empty(), "bytes after a bodiless response: {:?}", String::from_utf8_lossy(&buf));
+    assert_eq!(origin.accepted(), 1, "keep-alive upstream reuse across HEAD/204/304");
+}
+
+#[test]
+fn http10_client_is_served() {
+    if !in_private_netns("http10_client_is_served") {
+        return;
+    }
+    let origin = Origin::http(ok_response);
+    let proxy = Proxy::start(&[&allow_origin(&origin)]);
+    let mut s = connect(&proxy);
+    write!(s, "GET http://{}/old HTTP/1.0\r\nProxy-Authorization: {}\r\n\r\n", origin.addr, basic("u", PASSWORD)).unwrap();
+    let mut all = Vec::new();
+    s.read_to_end(&mut all).unwrap();
+    let text = String::from_utf8_lossy(&all);
+    assert!(text.starts_with("HTTP/1.1 200 "), "{text}");
+    assert!(text.ends_with("hello from origin /old"), "{text}");
+}
+
+#[test]
+fn connect_to_a_closed_port_is_502_and_logged_with_error() {
+    if !in_private_netns("connect_to_a_closed_port_is_502_and_logged_with_error") {
+        return;
+    }
+    // Reserve a port, then close it so nothing listens there.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut proxy = Proxy::start(&[&format!("--allow-address=127.0.0.1:{port}")]);
+    let mut s = connect(&proxy);
+    write!(s, "CONNECT 127.0.0.1:{port} HTTP/1.1\r\nProxy-Authorization: {}\r\n\r\n", basic("u", PASSWORD)).unwrap();
+    let mut buf = Vec::new();
+    let (head, body) = read_response(&mut s, &mut buf);
+    assert!(head.starts_with("HTTP/1.1 502 "), "{head}");
+    assert!(String::from_utf8_lossy(&body).starts_with("Failed to connect to remote host: "), "{}", String::from_utf8_lossy(&body));
+    let d = fields(&proxy.wait_msg("CANONICAL-PROXY-DECISION", 1));
+    assert_eq!(d["allow"], "true", "the policy allowed it; the dial failed");
+    assert_eq!(d["level"], "error");
+    assert!(d["error"].starts_with("Failed to connect to remote host: "), "{}", d["error"]);
+    assert_eq!(d["dst_port"], port.to_string());
+}
+
+#[test]
+fn connect_timeout_is_applied_and_answered_504() {
+    if !in_private_netns("connect_timeout_is_applied_and_answered_504") {
+        return;
+    }
+    // A dummy interface swallows packets: SYNs to its subnet are never answered.
+    // This runs inside the private namespace, so nothing leaves the machine.
+    let ok = ["link add blackhole0 type dummy", "addr add 10.77.0.1/24 dev blackhole0", "link set blackhole0 up"]
+        .iter()
+        .all(|args| std::process::Command::new("ip").args(args.split(' ')).status().is_ok_and(|s| s.success()));
+    assert!(ok, "cannot create a dummy interface in the private namespace");
+    let mut proxy = Proxy::start(&["--allow-range=10.77.0.0/24", "--timeout=300ms"]);
+    let mut s = connect(&proxy);
+    write!(s, "CONNECT 10.77.0.2:443 HTTP/1.1\r\nProxy-Authorization: {}\r\n\r\n", basic("u", PASSWORD)).unwrap();
+    let mut buf = Vec::new();
+    let (head, body) = read_response(&mut s, &mut buf);
+    assert!(head.starts_with("HTTP/1.1 504 "), "{head}");
+    assert!(String::from_utf8_lossy(&body).starts_with("Timed out connecting to remote host: "));
+    let d = fields(&proxy.wait_msg("CANONICAL-PROXY-DECISION", 1));
+    assert_eq!(d["level"], "error");
+    assert_eq!(d["dst_ip"], "10.77.0.2");
+}
+
+#[test]
+fn unresolvable_name_is_502() {
+    if !in_private_netns("unresolvable_name_is_502") {
+        return;
+    }
+    let mut proxy = Proxy::start(&["--dns-timeout=2s"]);
+    let mut s = connect(&proxy);
+    write!(s, "CONNECT does-not-exist.invalid:443 HTTP/1.1\r\nProxy-Authorization: {}\r\n\r\n", basic("u", PASSWORD)).unwrap();
+    let mut buf = Vec::new();
+    let (head, body) = read_response(&mut s, &mut buf);
+    assert!(head.starts_with("HTTP/1.1 502 "), "{head}");
+    assert!(String::from_utf8_lossy(&body).starts_with("Failed to resolve remote hostname: "));
+    let d = fields(&proxy.wait_msg("CANONICAL-PROXY-DECISION", 1));
+    assert!(d["error"].starts_with("Failed to resolve remote hostname: lookup does-not-exist.invalid"), "{}", d["error"]);
+}
+
+#[test]
+fn static_host_pins_a_name_and_its_answer_is_still_checked() {
+    if !in_private_netns("static_host_pins_a_name_and_its_answer_is_still_checked") {
+        return;
+    }
+    let origin = Origin::http(ok_response);
+    let mut proxy = Proxy::start(&[
+        &format!("--static-host=pinned.example={}", origin.addr.ip()),
+        "--static-host=evil.example=127.0.0.1,10.1.1.1",
+        &allow_origin(&origin),
+    ]);
+    let creds = format!("anyname:{PASSWORD}");
+    let (ok, body, err) = curl(&["-x", &proxy.url(), "-U", &creds, &format!("http://pinned.example:{}/p", origin.addr.port())]);
+    assert!(ok, "{err}");
+    assert_eq!(String::from_utf8_lossy(&body), "hello from origin /p");
+    let (_, body, _) = curl(&["-x", &proxy.url(), "-U", &creds, "http://evil.example/"]);
+    assert!(String::from_utf8_lossy(&body).contains("was denied by rule 'Deny: Not Global Unicast'"));
+    let d = fields(&proxy.wait_msg("CANONICAL-PROXY-DECISION", 2));
+    assert_eq!(d["rejected_addrs"], "127.0.0.1 (Deny: Not Global Unicast), 10.1.1.1 (Deny: Private Range)");
+    assert_eq!(origin.accepted(), 1);
+}
+
+#[test]
+fn json_log_format_writes_one_object_per_line() {
+    if !in_private_netns("json_log_format_writes_one_object_per_line") {
+        return;
+    }
+    let mut proxy = Proxy::start_json();
+    let mut s = connect(&proxy);
+    write!(s, "CONNECT evil\u{1b}[31m.internal:443 HTTP/1.1\r\nProxy-Authorization: {}\r\n\r\n", basic("u", PASSWORD)).unwrap();
+    let mut all = Vec::new();
+    let _ = s.read_to_end(&mut all);
+    let line = proxy.wait_line(|l| l.contains("CANONICAL-PROXY-DECISION") || l.contains("malformed"));
+    let v: serde_json::Value = serde_json::from_str(&line).expect("valid JSON line");
+    assert!(v["level"].is_string() && v["time"].is_string(), "{line}");
+    assert!(!line.contains('\u{1b}'), "escape sequence reached the log: {line}");
+}

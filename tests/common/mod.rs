@@ -61,6 +61,11 @@ impl Proxy {
         Proxy::start_with_env(args, &[("PROXY_PASSWORD", PASSWORD)])
     }
 
+    /// Start with `--log-format json`.
+    pub fn start_json() -> Proxy {
+        Proxy::start(&["--log-format", "json"])
+    }
+
     pub fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Proxy {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_smokescreen"));
         cmd.args(["--listen-ip", "127.0.0.1", "--listen-port", "0"]).args(args);
@@ -80,8 +85,13 @@ impl Proxy {
             }
         });
         let mut proxy = Proxy { child, addr: "0.0.0.0:0".parse().unwrap(), lines: rx, seen: Vec::new() };
-        let start = proxy.wait_line(|l| l.contains("msg=starting"));
-        let addr = field(&start, "listen_addr").expect("listen_addr in starting line");
+        let start = proxy.wait_line(|l| l.contains("msg=starting") || l.contains("\"msg\":\"starting\""));
+        let addr = field(&start, "listen_addr")
+            .or_else(|| {
+                let v: serde_json::Value = serde_json::from_str(&start).ok()?;
+                v["listen_addr"].as_str().map(str::to_string)
+            })
+            .expect("listen_addr in starting line");
         proxy.addr = addr.parse().expect("listen addr");
         proxy
     }
