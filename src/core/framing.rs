@@ -197,7 +197,8 @@ impl ChunkedDecoder {
     /// Advance over one framing byte (never called in `Data` or `Done`).
     fn step(&mut self, b: u8) -> Result<(), FramingError> {
         match self.state {
-            State::Size { .. } | State::SizeWs | State::Ext => {
+            // The bound is on the line's content; its CR does not count.
+            State::Size { .. } | State::SizeWs | State::Ext if b != b'\r' => {
                 self.line_len += 1;
                 if self.line_len > MAX_CHUNK_LINE {
                     return Err(FramingError::ChunkLineTooLong);
@@ -365,6 +366,64 @@ mod tests {
         assert_eq!(cl.take(10), 2);
         assert!(cl.is_done());
         assert_eq!(cl.take(4), 0);
+    }
+
+    #[test]
+    fn size_line_and_trailers_are_bounded() {
+        let mut line = b"5;".to_vec();
+        line.resize(MAX_CHUNK_LINE, b'x');
+        let mut ok = line.clone();
+        ok.extend_from_slice(b"\r\nhello\r\n0\r\n\r\n");
+        assert_eq!(
+            feed(&ok, 1000).map(|(b, done, _)| (b, done)),
+            Ok((b"hello".to_vec(), true))
+        );
+        line.push(b'x');
+        assert_eq!(feed(&line, 1000), Err(FramingError::ChunkLineTooLong));
+
+        let mut trailers = b"0\r\n".to_vec();
+        while trailers.len() < MAX_TRAILERS {
+            trailers.extend_from_slice(
+                b"X-Pad: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n",
+            );
+        }
+        trailers.extend_from_slice(b"\r\n");
+        assert_eq!(feed(&trailers, 333), Err(FramingError::TrailersTooLarge));
+    }
+
+    #[test]
+    fn nothing_is_consumed_after_done() {
+        let mut dec = ChunkedDecoder::new();
+        assert_eq!(
+            dec.decode(b"0\r\n\r\nXY"),
+            Ok(Decoded {
+                consumed: 5,
+                data: None,
+                done: true
+            })
+        );
+        assert_eq!(
+            dec.decode(b"XY"),
+            Ok(Decoded {
+                consumed: 0,
+                data: None,
+                done: true
+            })
+        );
+    }
+
+    #[test]
+    fn encoder_output_decodes() {
+        let mut wire = Vec::new();
+        encode_chunk_header(300, &mut wire);
+        assert_eq!(wire, b"12c\r\n");
+        wire.extend_from_slice(&[7u8; 300]);
+        wire.extend_from_slice(b"\r\n");
+        wire.extend_from_slice(LAST_CHUNK);
+        assert_eq!(
+            feed(&wire, 17).map(|(b, done, used)| (b.len(), done, used)),
+            Ok((300, true, wire.len()))
+        );
     }
 
     #[test]

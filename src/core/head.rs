@@ -368,6 +368,10 @@ fn scan(buf: &[u8], limits: &HeadLimits, kind: Kind) -> Result<Option<Scan>, Hea
         }
         prev = Some(b);
     }
+    // Reached only without an end of head, e.g. after a flood of empty lines.
+    if buf.len() > limits.max_head_bytes {
+        return Err(HeadError::HeadTooLarge);
+    }
     Ok(None)
 }
 
@@ -692,6 +696,20 @@ mod tests {
             assert_eq!(req(&full[..cut]), Ok(None), "cut at {cut}");
         }
         assert!(matches!(req(full), Ok(Some(_))));
+    }
+
+    #[test]
+    fn empty_line_flood_is_bounded() {
+        let limits = HeadLimits {
+            max_head_bytes: 64,
+            max_headers: 10,
+        };
+        assert_eq!(parse_request(&b"\r\n".repeat(32), &limits), Ok(None));
+        assert_eq!(
+            parse_request(&b"\r\n".repeat(33), &limits),
+            Err(HeadError::HeadTooLarge)
+        );
+        assert_eq!(HeadError::HeadTooLarge.status(), 431);
     }
 
     #[test]
