@@ -86,11 +86,23 @@ fn run(case: &Case, acls: &BTreeMap<String, String>) -> Result<Got, String> {
         None => return Err(format!("unknown acl {}", case.acl)),
     };
     let (acl, _) = Acl::from_yaml(yaml, &[]).map_err(|e| e.to_string())?;
-    let parse_ranges = |v: &[String]| v.iter().map(|s| s.parse::<UserRange>().map_err(|e| e.to_string())).collect::<Result<Vec<_>, _>>();
+    let parse_ranges = |v: &[String]| {
+        v.iter()
+            .map(|s| s.parse::<UserRange>().map_err(|e| e.to_string()))
+            .collect::<Result<Vec<_>, _>>()
+    };
     let policy = Policy {
-        auth: if case.unauthenticated { AuthMode::Unauthenticated } else { AuthMode::Password(Password::new("pw")) },
+        auth: if case.unauthenticated {
+            AuthMode::Unauthenticated
+        } else {
+            AuthMode::Password(Password::new("pw"))
+        },
         acl: Some(acl),
-        addresses: AddressPolicy::new(parse_ranges(&case.allow)?, parse_ranges(&case.deny)?, case.unsafe_allow_private_ranges),
+        addresses: AddressPolicy::new(
+            parse_ranges(&case.allow)?,
+            parse_ranges(&case.deny)?,
+            case.unsafe_allow_private_ranges,
+        ),
         deny_message_extra: case.extra.clone(),
         allow_missing_role: case.allow_missing_role,
     };
@@ -114,23 +126,32 @@ fn run(case: &Case, acls: &BTreeMap<String, String>) -> Result<Got, String> {
             return Ok(got);
         }
     };
-    let me = SelfEndpoints { listen: case.listen.clone(), local_ip: None };
-    let outcome = decision::before_dns(&policy, target, proxy_type, &head.headers).and_then(|pending| {
-        let literal;
-        let answers: Result<&[IpAddr], &str> = match &pending.lookup {
-            decision::Lookup::Literal(ip) => {
-                literal = [*ip];
-                Ok(&literal)
-            }
-            decision::Lookup::Name(_) => match (&case.answers, &case.dns_error) {
-                (_, Some(e)) => Err(e.as_str()),
-                (Some(a), None) => Ok(a.as_slice()),
-                (None, None) => Ok(&[]),
-            },
-        };
-        decision::after_dns(&policy, pending.clone(), answers, &me)
-    });
-    let facts = RequestFacts::from_headers("id".into(), Client::plain("127.0.0.1:1".parse().unwrap()), Timestamp::new(0, 0), &head.headers);
+    let me = SelfEndpoints {
+        listen: case.listen.clone(),
+        local_ip: None,
+    };
+    let outcome =
+        decision::before_dns(&policy, target, proxy_type, &head.headers).and_then(|pending| {
+            let literal;
+            let answers: Result<&[IpAddr], &str> = match &pending.lookup {
+                decision::Lookup::Literal(ip) => {
+                    literal = [*ip];
+                    Ok(&literal)
+                }
+                decision::Lookup::Name(_) => match (&case.answers, &case.dns_error) {
+                    (_, Some(e)) => Err(e.as_str()),
+                    (Some(a), None) => Ok(a.as_slice()),
+                    (None, None) => Ok(&[]),
+                },
+            };
+            decision::after_dns(&policy, pending.clone(), answers, &me)
+        });
+    let facts = RequestFacts::from_headers(
+        "id".into(),
+        Client::plain("127.0.0.1:1".parse().unwrap()),
+        Timestamp::new(0, 0),
+        &head.headers,
+    );
     let record = match &outcome {
         Ok(approved) => {
             got.dial = Some(approved.addr);
@@ -146,7 +167,11 @@ fn run(case: &Case, acls: &BTreeMap<String, String>) -> Result<Got, String> {
     };
     got.reason = Some(record.decision_reason.clone());
     got.error = record.error.clone();
-    got.rejected = record.rejected.iter().map(|(ip, rule)| format!("{ip} ({rule})")).collect();
+    got.rejected = record
+        .rejected
+        .iter()
+        .map(|(ip, rule)| format!("{ip} ({rule})"))
+        .collect();
     got.role = Some(record.role.clone());
     got.project = Some(record.project.clone());
     got.allow = Some(record.allow);
@@ -161,13 +186,21 @@ fn check(case: &Case, got: &Got) -> Vec<String> {
         ($field:ident) => {
             if let Some(want) = &e.$field {
                 if got.$field.as_ref() != Some(want) {
-                    bad.push(format!("{}: want {:?}, got {:?}", stringify!($field), want, got.$field));
+                    bad.push(format!(
+                        "{}: want {:?}, got {:?}",
+                        stringify!($field),
+                        want,
+                        got.$field
+                    ));
                 }
             }
         };
     }
     if e.dial.is_some() && got.dial != e.dial {
-        bad.push(format!("dial: want {:?}, got {:?} (status {:?}, body {:?})", e.dial, got.dial, got.status, got.body));
+        bad.push(format!(
+            "dial: want {:?}, got {:?} (status {:?}, body {:?})",
+            e.dial, got.dial, got.status, got.body
+        ));
     }
     if e.dial.is_none() && e.status.is_none() {
         bad.push("case expects neither dial nor status".into());
@@ -207,5 +240,10 @@ fn every_decision_case_holds() {
             Err(e) => failures.push(format!("[{}] {e}", case.name)),
         }
     }
-    assert!(failures.is_empty(), "{} failing:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} failing:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }

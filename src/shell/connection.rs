@@ -9,7 +9,9 @@ use async_std::net::TcpStream;
 
 use crate::core::addr::SelfEndpoints;
 use crate::core::auth::determine_role;
-use crate::core::decision::{self, Approved, Lookup, Pending, Policy, Refusal, RefusalKind, RequestFacts};
+use crate::core::decision::{
+    self, Approved, Lookup, Pending, Policy, Refusal, RefusalKind, RequestFacts,
+};
 use crate::core::head::{parse_request, HeadError, RequestForm, RequestHead};
 use crate::core::record::{Client, CloseRecord, Level, ProxyType};
 use crate::core::reply::{self, Reply, CONNECT_ESTABLISHED};
@@ -24,7 +26,10 @@ use crate::shell::tunnel;
 /// Serve one accepted connection to completion.
 pub async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr) {
     let local_ip = stream.local_addr().ok().map(|a| a.ip());
-    let me = SelfEndpoints { listen: shared.listen.clone(), local_ip };
+    let me = SelfEndpoints {
+        listen: shared.listen.clone(),
+        local_ip,
+    };
     let mut buf: Vec<u8> = Vec::new();
     let mut upstream: Option<Upstream> = None;
     let mut first = true;
@@ -47,12 +52,33 @@ pub async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr) {
             }
             RequestForm::Connect(target) => {
                 let target = target.clone();
-                connect(&shared, &policy, &me, stream.clone(), peer, &target, head, std::mem::take(&mut buf)).await;
+                connect(
+                    &shared,
+                    &policy,
+                    &me,
+                    stream.clone(),
+                    peer,
+                    &target,
+                    head,
+                    std::mem::take(&mut buf),
+                )
+                .await;
                 false
             }
             RequestForm::Absolute(uri) => {
                 let target = uri.target.clone();
-                forward_one(&shared, &policy, &me, &stream, peer, &target, head, &mut buf, &mut upstream).await
+                forward_one(
+                    &shared,
+                    &policy,
+                    &me,
+                    &stream,
+                    peer,
+                    &target,
+                    head,
+                    &mut buf,
+                    &mut upstream,
+                )
+                .await
             }
         };
         if !keep_going {
@@ -72,8 +98,12 @@ enum HeadRead {
 /// Read until a complete head parses. The header-read timeout bounds the
 /// whole head (slowloris), and between keep-alive requests the idle timeout
 /// applies instead; a drain closes idle connections at once.
-#[allow(clippy::disallowed_methods)]
-async fn read_head(shared: &Shared, stream: &TcpStream, buf: &mut Vec<u8>, first: bool) -> HeadRead {
+async fn read_head(
+    shared: &Shared,
+    stream: &TcpStream,
+    buf: &mut Vec<u8>,
+    first: bool,
+) -> HeadRead {
     let limits = shared.settings.head_limits;
     let started = Instant::now();
     loop {
@@ -85,7 +115,10 @@ async fn read_head(shared: &Shared, stream: &TcpStream, buf: &mut Vec<u8>, first
         let waiting_for_next = buf.is_empty() && !first;
         let read = if waiting_for_next {
             // Between requests: wait for bytes, idle timeout, or drain.
-            let idle = shared.settings.idle_timeout.unwrap_or(std::time::Duration::from_secs(3600));
+            let idle = shared
+                .settings
+                .idle_timeout
+                .unwrap_or(std::time::Duration::from_secs(3600));
             let next = async { Some(read_more_timeout(stream, buf, idle).await) };
             let drain = async {
                 closed(&shared.draining).await;
@@ -96,7 +129,10 @@ async fn read_head(shared: &Shared, stream: &TcpStream, buf: &mut Vec<u8>, first
                 None => return HeadRead::Closed,
             }
         } else {
-            let left = shared.settings.read_header_timeout.saturating_sub(started.elapsed());
+            let left = shared
+                .settings
+                .read_header_timeout
+                .saturating_sub(started.elapsed());
             read_more_timeout(stream, buf, left).await
         };
         match read {
@@ -104,7 +140,11 @@ async fn read_head(shared: &Shared, stream: &TcpStream, buf: &mut Vec<u8>, first
             Ok(_) => {}
             Err(e) if e.kind() == std::io::ErrorKind::TimedOut && !buf.is_empty() => {
                 // A partial head that never completed: tell the client why.
-                let _ = write_all(stream, &Reply::text(408, "timed out reading the request head\n").to_bytes()).await;
+                let _ = write_all(
+                    stream,
+                    &Reply::text(408, "timed out reading the request head\n").to_bytes(),
+                )
+                .await;
                 return HeadRead::Closed;
             }
             Err(_) => return HeadRead::Closed,
@@ -115,10 +155,12 @@ async fn read_head(shared: &Shared, stream: &TcpStream, buf: &mut Vec<u8>, first
 async fn refuse_malformed(stream: &TcpStream, peer: SocketAddr, err: &HeadError) {
     let reply = Reply::text(err.status(), format!("{err}\n"));
     let _ = write_all(stream, &reply.to_bytes()).await;
-    emit(&logging::line(Level::Warning, "malformed request refused")
-        .with("error", err.to_string())
-        .with("source_addr", peer.to_string())
-        .with("status", reply.status));
+    emit(
+        &logging::line(Level::Warning, "malformed request refused")
+            .with("error", err.to_string())
+            .with("source_addr", peer.to_string())
+            .with("status", reply.status),
+    );
 }
 
 /// Smokescreen's separate error line for role failures (kept for log
@@ -140,7 +182,9 @@ fn log_refusal(facts: &RequestFacts, refusal: &Refusal, detail: Option<&'static 
 
 /// The specific auth failure, for the log only.
 fn auth_detail(head: &RequestHead, policy: &Policy) -> Option<&'static str> {
-    determine_role(&head.headers, &policy.auth).err().map(|f| f.detail())
+    determine_role(&head.headers, &policy.auth)
+        .err()
+        .map(|f| f.detail())
 }
 
 fn new_id() -> String {
@@ -174,9 +218,11 @@ async fn dial(shared: &Shared, approved: Approved) -> Result<(TcpStream, Approve
             let _ = s.set_nodelay(true);
             Ok((s, approved))
         }
-        Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
-            Err(Box::new(decision::dial_failed(approved, &format!("dial tcp {}: i/o timeout", limit_text(limit)), true)))
-        }
+        Err(e) if e.kind() == std::io::ErrorKind::TimedOut => Err(Box::new(decision::dial_failed(
+            approved,
+            &format!("dial tcp {}: i/o timeout", limit_text(limit)),
+            true,
+        ))),
         Err(e) => {
             let text = format!("dial tcp {}: {e}", approved.addr);
             Err(Box::new(decision::dial_failed(approved, &text, false)))

@@ -7,8 +7,12 @@ use std::net::SocketAddr;
 use async_std::net::TcpStream;
 
 use crate::core::decision::Approved;
-use crate::core::head::{parse_response, BodyFraming, Headers, RequestForm, RequestHead, ResponseHead, Version};
-use crate::shell::io::{copy_chunked, copy_length, copy_until_close, read_more, write_all, CopyError};
+use crate::core::head::{
+    parse_response, BodyFraming, Headers, RequestForm, RequestHead, ResponseHead, Version,
+};
+use crate::shell::io::{
+    copy_chunked, copy_length, copy_until_close, read_more, write_all, CopyError,
+};
 use crate::shell::state::Shared;
 
 /// A kept-alive upstream connection, reusable only for the same address.
@@ -21,7 +25,11 @@ pub struct Upstream {
 
 impl Upstream {
     pub fn new(stream: TcpStream, addr: SocketAddr) -> Upstream {
-        Upstream { addr, stream, buf: Vec::new() }
+        Upstream {
+            addr,
+            stream,
+            buf: Vec::new(),
+        }
     }
 }
 
@@ -56,7 +64,12 @@ const HOP_BY_HOP: &[&str] = &[
 fn connection_tokens(headers: &Headers) -> Vec<String> {
     headers
         .get_all("connection")
-        .flat_map(|v| String::from_utf8_lossy(v).split(',').map(|t| t.trim().to_ascii_lowercase()).collect::<Vec<_>>())
+        .flat_map(|v| {
+            String::from_utf8_lossy(v)
+                .split(',')
+                .map(|t| t.trim().to_ascii_lowercase())
+                .collect::<Vec<_>>()
+        })
         .filter(|t| !t.is_empty())
         .collect()
 }
@@ -65,7 +78,10 @@ fn push_headers(out: &mut Vec<u8>, headers: &Headers, extra_drop: &[&str]) {
     let listed = connection_tokens(headers);
     for (name, value) in &headers.0 {
         let lower = name.to_ascii_lowercase();
-        if HOP_BY_HOP.contains(&lower.as_str()) || extra_drop.contains(&lower.as_str()) || listed.contains(&lower) {
+        if HOP_BY_HOP.contains(&lower.as_str())
+            || extra_drop.contains(&lower.as_str())
+            || listed.contains(&lower)
+        {
             continue;
         }
         out.extend_from_slice(name.as_bytes());
@@ -90,7 +106,9 @@ fn request_head_bytes(head: &RequestHead, approved: &Approved) -> Vec<u8> {
     out.extend_from_slice(b"\r\n");
     push_headers(&mut out, &head.headers, &[]);
     match head.body {
-        BodyFraming::Length(n) => out.extend_from_slice(format!("Content-Length: {n}\r\n").as_bytes()),
+        BodyFraming::Length(n) => {
+            out.extend_from_slice(format!("Content-Length: {n}\r\n").as_bytes())
+        }
         BodyFraming::Chunked => out.extend_from_slice(b"Transfer-Encoding: chunked\r\n"),
         BodyFraming::Empty | BodyFraming::UntilClose => {}
     }
@@ -118,16 +136,37 @@ pub async fn exchange(
             Ok(resp) => return relay(client, head, resp, conn).await,
             Err(Failure::Stale) if !retried && head.body == BodyFraming::Empty => {
                 retried = true;
-                match async_std::io::timeout(shared.settings.connect_timeout, TcpStream::connect(approved.addr)).await {
+                match async_std::io::timeout(
+                    shared.settings.connect_timeout,
+                    TcpStream::connect(approved.addr),
+                )
+                .await
+                {
                     Ok(s) => conn = Upstream::new(s, approved.addr),
-                    Err(e) => return fail(client, 502, &format!("Failed to connect to remote host: {e}")).await,
+                    Err(e) => {
+                        return fail(
+                            client,
+                            502,
+                            &format!("Failed to connect to remote host: {e}"),
+                        )
+                        .await
+                    }
                 }
             }
             Err(Failure::Stale) => {
-                return fail(client, 502, "Failed to read response from remote host: connection closed").await;
+                return fail(
+                    client,
+                    502,
+                    "Failed to read response from remote host: connection closed",
+                )
+                .await;
             }
             Err(Failure::Client(e)) => {
-                return Exchange { error: Some(format!("client: {e}")), upstream: None, client_keep_alive: false };
+                return Exchange {
+                    error: Some(format!("client: {e}")),
+                    upstream: None,
+                    client_keep_alive: false,
+                };
             }
             Err(Failure::Upstream(e)) => return fail(client, 502, &e).await,
         }
@@ -144,7 +183,11 @@ enum Failure {
 async fn fail(client: &TcpStream, status: u16, message: &str) -> Exchange {
     let reply = crate::core::reply::Reply::refusal(status, message, None);
     let _ = write_all(client, &reply.to_bytes()).await;
-    Exchange { error: Some(message.to_string()), upstream: None, client_keep_alive: false }
+    Exchange {
+        error: Some(message.to_string()),
+        upstream: None,
+        client_keep_alive: false,
+    }
 }
 
 async fn send_and_read_head(
@@ -166,7 +209,11 @@ async fn send_and_read_head(
     match body {
         Ok(()) => {}
         Err(CopyError::Read(e)) => return Err(Failure::Client(e)),
-        Err(CopyError::Write(e)) => return Err(Failure::Upstream(format!("Failed to send request to remote host: {e}"))),
+        Err(CopyError::Write(e)) => {
+            return Err(Failure::Upstream(format!(
+                "Failed to send request to remote host: {e}"
+            )))
+        }
     }
     let is_head = head.method.eq_ignore_ascii_case("HEAD");
     let limits = shared.settings.head_limits;
@@ -178,7 +225,10 @@ async fn send_and_read_head(
                     let interim = conn.buf.get(..resp.head_len).unwrap_or_default().to_vec();
                     conn.buf.drain(..resp.head_len);
                     if resp.status == 101 {
-                        return Err(Failure::Upstream("remote host switched protocols, which this proxy does not forward".into()));
+                        return Err(Failure::Upstream(
+                            "remote host switched protocols, which this proxy does not forward"
+                                .into(),
+                        ));
                     }
                     // Interim responses go to HTTP/1.1 clients only (RFC 9110 §15.2).
                     if client_http11 && write_all(client, &interim).await.is_err() {
@@ -189,24 +239,49 @@ async fn send_and_read_head(
                 return Ok(resp);
             }
             Ok(None) => {}
-            Err(e) => return Err(Failure::Upstream(format!("invalid response from remote host: {e}"))),
+            Err(e) => {
+                return Err(Failure::Upstream(format!(
+                    "invalid response from remote host: {e}"
+                )))
+            }
         }
         let was_empty = conn.buf.is_empty();
-        match async_std::io::timeout(shared.settings.idle_timeout.unwrap_or(std::time::Duration::from_secs(300)), read_more(&conn.stream, &mut conn.buf)).await {
+        match async_std::io::timeout(
+            shared
+                .settings
+                .idle_timeout
+                .unwrap_or(std::time::Duration::from_secs(300)),
+            read_more(&conn.stream, &mut conn.buf),
+        )
+        .await
+        {
             Ok(0) | Err(_) if was_empty => return Err(Failure::Stale),
-            Ok(0) => return Err(Failure::Upstream("remote host closed the connection mid-response".into())),
+            Ok(0) => {
+                return Err(Failure::Upstream(
+                    "remote host closed the connection mid-response".into(),
+                ))
+            }
             Ok(_) => {}
-            Err(e) => return Err(Failure::Upstream(format!("Failed to read response from remote host: {e}"))),
+            Err(e) => {
+                return Err(Failure::Upstream(format!(
+                    "Failed to read response from remote host: {e}"
+                )))
+            }
         }
     }
 }
 
-async fn relay(client: &TcpStream, head: &RequestHead, resp: ResponseHead, mut conn: Upstream) -> Exchange {
+async fn relay(
+    client: &TcpStream,
+    head: &RequestHead,
+    resp: ResponseHead,
+    mut conn: Upstream,
+) -> Exchange {
     let client_http11 = head.version == Version::Http11;
     conn.buf.drain(..resp.head_len);
     let chunked_to_client = resp.body == BodyFraming::Chunked && client_http11;
-    let close_delimited =
-        resp.body == BodyFraming::UntilClose || (resp.body == BodyFraming::Chunked && !client_http11);
+    let close_delimited = resp.body == BodyFraming::UntilClose
+        || (resp.body == BodyFraming::Chunked && !client_http11);
     let client_keep = head.keep_alive() && !close_delimited;
 
     let mut out = Vec::with_capacity(512);
@@ -214,8 +289,12 @@ async fn relay(client: &TcpStream, head: &RequestHead, resp: ResponseHead, mut c
     // The upstream's X-Smokescreen-Error must not pose as ours.
     push_headers(&mut out, &resp.headers, &["x-smokescreen-error"]);
     match resp.body {
-        BodyFraming::Length(n) => out.extend_from_slice(format!("Content-Length: {n}\r\n").as_bytes()),
-        BodyFraming::Chunked if chunked_to_client => out.extend_from_slice(b"Transfer-Encoding: chunked\r\n"),
+        BodyFraming::Length(n) => {
+            out.extend_from_slice(format!("Content-Length: {n}\r\n").as_bytes())
+        }
+        BodyFraming::Chunked if chunked_to_client => {
+            out.extend_from_slice(b"Transfer-Encoding: chunked\r\n")
+        }
         BodyFraming::Empty => {
             // HEAD and 304 answers keep the Content-Length that describes the resource.
             if let Some(v) = resp.headers.get("content-length") {
@@ -235,17 +314,24 @@ async fn relay(client: &TcpStream, head: &RequestHead, resp: ResponseHead, mut c
     }
     out.extend_from_slice(b"\r\n");
     if let Err(e) = write_all(client, &out).await {
-        return Exchange { error: Some(format!("client: {e}")), upstream: None, client_keep_alive: false };
+        return Exchange {
+            error: Some(format!("client: {e}")),
+            upstream: None,
+            client_keep_alive: false,
+        };
     }
     let copied = match resp.body {
         BodyFraming::Empty => Ok(()),
         BodyFraming::Length(n) => copy_length(&conn.stream, &mut conn.buf, client, n).await,
-        BodyFraming::Chunked => copy_chunked(&conn.stream, &mut conn.buf, client, chunked_to_client).await,
+        BodyFraming::Chunked => {
+            copy_chunked(&conn.stream, &mut conn.buf, client, chunked_to_client).await
+        }
         BodyFraming::UntilClose => copy_until_close(&conn.stream, &mut conn.buf, client).await,
     };
     match copied {
         Ok(()) => {
-            let upstream_keep = resp.keep_alive() && resp.body != BodyFraming::UntilClose && conn.buf.is_empty();
+            let upstream_keep =
+                resp.keep_alive() && resp.body != BodyFraming::UntilClose && conn.buf.is_empty();
             Exchange {
                 error: None,
                 upstream: if upstream_keep { Some(conn) } else { None },
@@ -254,7 +340,15 @@ async fn relay(client: &TcpStream, head: &RequestHead, resp: ResponseHead, mut c
         }
         // The head is already sent: all we can do is close the client so it
         // sees a truncated body rather than a wrong one.
-        Err(CopyError::Read(e)) => Exchange { error: Some(format!("remote host: {e}")), upstream: None, client_keep_alive: false },
-        Err(CopyError::Write(e)) => Exchange { error: Some(format!("client: {e}")), upstream: None, client_keep_alive: false },
+        Err(CopyError::Read(e)) => Exchange {
+            error: Some(format!("remote host: {e}")),
+            upstream: None,
+            client_keep_alive: false,
+        },
+        Err(CopyError::Write(e)) => Exchange {
+            error: Some(format!("client: {e}")),
+            upstream: None,
+            client_keep_alive: false,
+        },
     }
 }

@@ -21,7 +21,11 @@ pub async fn read_more(stream: &TcpStream, buf: &mut Vec<u8>) -> std::io::Result
 }
 
 /// Like [`read_more`], bounded by `limit`.
-pub async fn read_more_timeout(stream: &TcpStream, buf: &mut Vec<u8>, limit: Duration) -> std::io::Result<usize> {
+pub async fn read_more_timeout(
+    stream: &TcpStream,
+    buf: &mut Vec<u8>,
+    limit: Duration,
+) -> std::io::Result<usize> {
     async_std::io::timeout(limit, read_more(stream, buf)).await
 }
 
@@ -48,16 +52,27 @@ impl std::fmt::Display for CopyError {
 
 /// Copy exactly `n` body bytes: first from `pending` (bytes already read
 /// past the head), then from `from`. Surplus bytes stay in `pending`.
-pub async fn copy_length(from: &TcpStream, pending: &mut Vec<u8>, to: &TcpStream, mut n: u64) -> Result<(), CopyError> {
+pub async fn copy_length(
+    from: &TcpStream,
+    pending: &mut Vec<u8>,
+    to: &TcpStream,
+    mut n: u64,
+) -> Result<(), CopyError> {
     while n > 0 {
         if pending.is_empty() {
-            let got = read_more(from, pending).await.map_err(|e| CopyError::Read(e.to_string()))?;
+            let got = read_more(from, pending)
+                .await
+                .map_err(|e| CopyError::Read(e.to_string()))?;
             if got == 0 {
-                return Err(CopyError::Read(format!("connection closed with {n} body bytes missing")));
+                return Err(CopyError::Read(format!(
+                    "connection closed with {n} body bytes missing"
+                )));
             }
         }
         let take = usize::try_from(n).unwrap_or(usize::MAX).min(pending.len());
-        write_all(to, pending.get(..take).unwrap_or_default()).await.map_err(|e| CopyError::Write(e.to_string()))?;
+        write_all(to, pending.get(..take).unwrap_or_default())
+            .await
+            .map_err(|e| CopyError::Write(e.to_string()))?;
         pending.drain(..take);
         n -= take as u64;
     }
@@ -66,7 +81,12 @@ pub async fn copy_length(from: &TcpStream, pending: &mut Vec<u8>, to: &TcpStream
 
 /// Copy a chunked body, decoding it with the core's decoder and re-encoding
 /// it canonically (`rechunk`) or writing the bare data (for HTTP/1.0 peers).
-pub async fn copy_chunked(from: &TcpStream, pending: &mut Vec<u8>, to: &TcpStream, rechunk: bool) -> Result<(), CopyError> {
+pub async fn copy_chunked(
+    from: &TcpStream,
+    pending: &mut Vec<u8>,
+    to: &TcpStream,
+    rechunk: bool,
+) -> Result<(), CopyError> {
     let mut decoder = ChunkedDecoder::new();
     let mut out = Vec::with_capacity(READ_CHUNK + 32);
     loop {
@@ -74,7 +94,9 @@ pub async fn copy_chunked(from: &TcpStream, pending: &mut Vec<u8>, to: &TcpStrea
         let mut used = 0;
         while used < pending.len() {
             let input = pending.get(used..).unwrap_or_default();
-            let step = decoder.decode(input).map_err(|e| CopyError::Read(e.to_string()))?;
+            let step = decoder
+                .decode(input)
+                .map_err(|e| CopyError::Read(e.to_string()))?;
             if let Some(range) = step.data.clone() {
                 let data = input.get(range).unwrap_or_default();
                 if !data.is_empty() {
@@ -101,27 +123,41 @@ pub async fn copy_chunked(from: &TcpStream, pending: &mut Vec<u8>, to: &TcpStrea
             out.extend_from_slice(LAST_CHUNK);
         }
         if !out.is_empty() {
-            write_all(to, &out).await.map_err(|e| CopyError::Write(e.to_string()))?;
+            write_all(to, &out)
+                .await
+                .map_err(|e| CopyError::Write(e.to_string()))?;
             out.clear();
         }
         if done {
             return Ok(());
         }
-        let got = read_more(from, pending).await.map_err(|e| CopyError::Read(e.to_string()))?;
+        let got = read_more(from, pending)
+            .await
+            .map_err(|e| CopyError::Read(e.to_string()))?;
         if got == 0 {
-            return Err(CopyError::Read("connection closed inside a chunked body".into()));
+            return Err(CopyError::Read(
+                "connection closed inside a chunked body".into(),
+            ));
         }
     }
 }
 
 /// Copy until `from` reaches EOF (close-delimited response bodies).
-pub async fn copy_until_close(from: &TcpStream, pending: &mut Vec<u8>, to: &TcpStream) -> Result<(), CopyError> {
+pub async fn copy_until_close(
+    from: &TcpStream,
+    pending: &mut Vec<u8>,
+    to: &TcpStream,
+) -> Result<(), CopyError> {
     loop {
         if !pending.is_empty() {
-            write_all(to, pending).await.map_err(|e| CopyError::Write(e.to_string()))?;
+            write_all(to, pending)
+                .await
+                .map_err(|e| CopyError::Write(e.to_string()))?;
             pending.clear();
         }
-        let got = read_more(from, pending).await.map_err(|e| CopyError::Read(e.to_string()))?;
+        let got = read_more(from, pending)
+            .await
+            .map_err(|e| CopyError::Read(e.to_string()))?;
         if got == 0 {
             return Ok(());
         }

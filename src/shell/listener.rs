@@ -27,10 +27,19 @@ pub struct ServerParams {
 
 /// Serve until a signal drains the process. Errors (binding) are returned as text.
 pub async fn run(params: ServerParams) -> Result<(), String> {
-    let listener = TcpListener::bind(params.listen).await.map_err(|e| format!("listen on {}: {e}", params.listen))?;
-    let bound = listener.local_addr().map_err(|e| format!("listen on {}: {e}", params.listen))?;
-    let (shared, triggers) = Shared::new(params.policy, params.settings, params.resolver, vec![bound]);
-    task::spawn(signals::handle(Arc::clone(&shared), triggers, params.acl_source));
+    let listener = TcpListener::bind(params.listen)
+        .await
+        .map_err(|e| format!("listen on {}: {e}", params.listen))?;
+    let bound = listener
+        .local_addr()
+        .map_err(|e| format!("listen on {}: {e}", params.listen))?;
+    let (shared, triggers) =
+        Shared::new(params.policy, params.settings, params.resolver, vec![bound]);
+    task::spawn(signals::handle(
+        Arc::clone(&shared),
+        triggers,
+        params.acl_source,
+    ));
 
     // Each connection holds a clone of `alive`; when all are dropped, `done` closes.
     let (alive, done) = async_std::channel::bounded::<()>(1);
@@ -44,13 +53,19 @@ pub async fn run(params: ServerParams) -> Result<(), String> {
             closed(&shared.draining).await;
             None
         };
-        let Some(accepted) = futures_lite::future::or(drain, accept).await else { break };
+        let Some(accepted) = futures_lite::future::or(drain, accept).await else {
+            break;
+        };
         match accepted {
             Ok((stream, peer)) => {
                 backoff = Duration::from_millis(5);
                 if open.load(std::sync::atomic::Ordering::Relaxed) >= params.max_connections {
                     // Over the cap: refuse at once rather than queue without bound.
-                    let _ = crate::shell::io::write_all(&stream, &crate::core::reply::overloaded().to_bytes()).await;
+                    let _ = crate::shell::io::write_all(
+                        &stream,
+                        &crate::core::reply::overloaded().to_bytes(),
+                    )
+                    .await;
                     continue;
                 }
                 let _ = stream.set_nodelay(true);
@@ -66,9 +81,11 @@ pub async fn run(params: ServerParams) -> Result<(), String> {
             }
             Err(e) => {
                 // EMFILE/ENFILE and friends: back off and try again instead of spinning.
-                emit(&logging::line(Level::Error, "accept failed; backing off")
-                    .with("error", e.to_string())
-                    .with("backoff_ms", backoff.as_millis() as u64));
+                emit(
+                    &logging::line(Level::Error, "accept failed; backing off")
+                        .with("error", e.to_string())
+                        .with("backoff_ms", backoff.as_millis() as u64),
+                );
                 task::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(1));
             }
@@ -77,8 +94,13 @@ pub async fn run(params: ServerParams) -> Result<(), String> {
     drop(listener);
     drop(alive);
     let remaining = open.load(std::sync::atomic::Ordering::Relaxed);
-    emit(&logging::line(Level::Info, "stopped accepting; waiting for open connections")
-        .with("open_connections", remaining as u64));
+    emit(
+        &logging::line(
+            Level::Info,
+            "stopped accepting; waiting for open connections",
+        )
+        .with("open_connections", remaining as u64),
+    );
     let wait_all = async {
         closed(&done).await;
         true
@@ -93,7 +115,10 @@ pub async fn run(params: ServerParams) -> Result<(), String> {
     };
     let clean = futures_lite::future::or(wait_all, futures_lite::future::or(timeout, forced)).await;
     if !clean {
-        emit(&logging::line(Level::Warning, "exit timeout reached; closing remaining tunnels"));
+        emit(&logging::line(
+            Level::Warning,
+            "exit timeout reached; closing remaining tunnels",
+        ));
         // Closing force_stop makes every tunnel stop and log its CN-CLOSE.
         shared.force_stop.close();
         let grace = async {

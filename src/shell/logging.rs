@@ -33,10 +33,12 @@ pub fn init(format: Format, filter: log::LevelFilter) {
 }
 
 /// Wall-clock now (the shell owns the clock; the core only formats).
-#[allow(clippy::disallowed_methods)]
 pub fn now() -> Timestamp {
     match std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
-        Ok(d) => Timestamp::new(i64::try_from(d.as_secs()).unwrap_or(i64::MAX), d.subsec_nanos()),
+        Ok(d) => Timestamp::new(
+            i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+            d.subsec_nanos(),
+        ),
         Err(_) => Timestamp::new(0, 0),
     }
 }

@@ -18,7 +18,10 @@ pub struct Resolver {
 
 impl Resolver {
     pub fn new(static_hosts: HashMap<String, Vec<IpAddr>>, timeout: Duration) -> Resolver {
-        Resolver { static_hosts, timeout }
+        Resolver {
+            static_hosts,
+            timeout,
+        }
     }
 
     /// All addresses for `name`, in resolver order. The error is a short text

@@ -22,13 +22,13 @@ pub struct AclSource {
 }
 
 /// Load an ACL from its source. Errors name the file.
-#[allow(clippy::disallowed_methods)]
 pub fn load_acl(source: &AclSource) -> Result<(Acl, Vec<String>), String> {
     match &source.path {
         None => Acl::from_yaml(crate::core::DEFAULT_ACL_YAML, &source.disabled)
             .map_err(|e| format!("embedded default ACL: {e}")),
         Some(path) => {
-            let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+            let text =
+                std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
             Acl::from_yaml(&text, &source.disabled).map_err(|e| format!("{}: {e}", path.display()))
         }
     }
@@ -39,7 +39,10 @@ pub async fn handle(shared: Arc<Shared>, triggers: Triggers, source: AclSource) 
     let mut signals = match signal_hook_async_std::Signals::new([SIGTERM, SIGINT, SIGHUP]) {
         Ok(s) => s,
         Err(e) => {
-            emit(&logging::line(Level::Error, "cannot install signal handlers").with("error", e.to_string()));
+            emit(
+                &logging::line(Level::Error, "cannot install signal handlers")
+                    .with("error", e.to_string()),
+            );
             return;
         }
     };
@@ -49,13 +52,21 @@ pub async fn handle(shared: Arc<Shared>, triggers: Triggers, source: AclSource) 
             SIGHUP => reload(&shared, &source),
             _ if !draining => {
                 draining = true;
-                emit(&logging::line(Level::Info, "shutting down: draining connections")
-                    .with("signal", signal_name(signal))
-                    .with("exit_timeout", format!("{:?}", shared.settings.exit_timeout)));
+                emit(
+                    &logging::line(Level::Info, "shutting down: draining connections")
+                        .with("signal", signal_name(signal))
+                        .with(
+                            "exit_timeout",
+                            format!("{:?}", shared.settings.exit_timeout),
+                        ),
+                );
                 triggers.draining.close();
             }
             _ => {
-                emit(&logging::line(Level::Warning, "second signal: closing open tunnels now").with("signal", signal_name(signal)));
+                emit(
+                    &logging::line(Level::Warning, "second signal: closing open tunnels now")
+                        .with("signal", signal_name(signal)),
+                );
                 triggers.force_stop.close();
             }
         }
@@ -74,7 +85,10 @@ fn signal_name(signal: i32) -> &'static str {
 /// Replace the ACL, or keep the old one and say why.
 pub fn reload(shared: &Shared, source: &AclSource) {
     let Some(path) = &source.path else {
-        emit(&logging::line(Level::Info, "SIGHUP: using the embedded default ACL; nothing to reload"));
+        emit(&logging::line(
+            Level::Info,
+            "SIGHUP: using the embedded default ACL; nothing to reload",
+        ));
         return;
     };
     match load_acl(source) {
@@ -85,10 +99,16 @@ pub fn reload(shared: &Shared, source: &AclSource) {
             let mut policy = (*shared.policy()).clone();
             policy.acl = Some(acl);
             shared.set_policy(policy);
-            emit(&logging::line(Level::Info, "reloaded egress ACL").with("file", path.display().to_string()));
+            emit(
+                &logging::line(Level::Info, "reloaded egress ACL")
+                    .with("file", path.display().to_string()),
+            );
         }
         Err(e) => {
-            emit(&logging::line(Level::Error, "ACL reload failed; keeping the previous ACL").with("error", e));
+            emit(
+                &logging::line(Level::Error, "ACL reload failed; keeping the previous ACL")
+                    .with("error", e),
+            );
         }
     }
 }

@@ -41,7 +41,12 @@ pub struct Triggers {
 }
 
 impl Shared {
-    pub fn new(policy: Policy, settings: Settings, resolver: Resolver, listen: Vec<SocketAddr>) -> (Arc<Shared>, Triggers) {
+    pub fn new(
+        policy: Policy,
+        settings: Settings,
+        resolver: Resolver,
+        listen: Vec<SocketAddr>,
+    ) -> (Arc<Shared>, Triggers) {
         let (drain_tx, drain_rx) = async_std::channel::bounded(1);
         let (stop_tx, stop_rx) = async_std::channel::bounded(1);
         let shared = Shared {
@@ -52,7 +57,13 @@ impl Shared {
             draining: drain_rx,
             force_stop: stop_rx,
         };
-        (Arc::new(shared), Triggers { draining: drain_tx, force_stop: stop_tx })
+        (
+            Arc::new(shared),
+            Triggers {
+                draining: drain_tx,
+                force_stop: stop_tx,
+            },
+        )
     }
 
     /// The policy in force now. A request keeps the one it started with.

@@ -41,8 +41,10 @@ impl Activity {
         let ms = u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX);
         self.last_ms.store(ms, Ordering::Relaxed);
         let now = logging::now();
-        self.last_wall_secs.store(u64::try_from(now.secs()).unwrap_or(0), Ordering::Relaxed);
-        self.last_wall_nanos.store(u64::from(now.nanos()), Ordering::Relaxed);
+        self.last_wall_secs
+            .store(u64::try_from(now.secs()).unwrap_or(0), Ordering::Relaxed);
+        self.last_wall_nanos
+            .store(u64::from(now.nanos()), Ordering::Relaxed);
     }
 
     fn idle_for(&self) -> Duration {
@@ -60,7 +62,6 @@ impl Activity {
 /// Move bytes until both directions are closed, an error, the idle timeout,
 /// or `stop` resolves. `eager` are bytes the client sent right after the
 /// CONNECT head; they are written upstream first.
-#[allow(clippy::disallowed_methods)]
 pub async fn run(
     client: TcpStream,
     upstream: TcpStream,
@@ -81,12 +82,31 @@ pub async fn run(
     let up = async {
         if !eager.is_empty() {
             let mut w = &upstream;
-            w.write_all(&eager).await.map_err(|e| format!("write to destination: {e}"))?;
+            w.write_all(&eager)
+                .await
+                .map_err(|e| format!("write to destination: {e}"))?;
             bytes_out.fetch_add(eager.len() as u64, Ordering::Relaxed);
         }
-        pump(&client, &upstream, &bytes_out, &activity, idle, "client", "destination").await
+        pump(
+            &client,
+            &upstream,
+            &bytes_out,
+            &activity,
+            idle,
+            "client",
+            "destination",
+        )
+        .await
     };
-    let down = pump(&upstream, &client, &bytes_in, &activity, idle, "destination", "client");
+    let down = pump(
+        &upstream,
+        &client,
+        &bytes_in,
+        &activity,
+        idle,
+        "destination",
+        "client",
+    );
 
     let both = async {
         // When one direction fails, close everything so the other wakes up.
@@ -163,7 +183,9 @@ async fn pump(
             return Ok(());
         }
         let chunk = buf.get(..n).unwrap_or_default();
-        w.write_all(chunk).await.map_err(|e| format!("write to {to_name}: {e}"))?;
+        w.write_all(chunk)
+            .await
+            .map_err(|e| format!("write to {to_name}: {e}"))?;
         counter.fetch_add(n as u64, Ordering::Relaxed);
         activity.touch();
     }

@@ -24,8 +24,14 @@ const NETNS_MARK: &str = "SMOKESCREEN_TEST_IN_NETNS";
 /// the child's result has been asserted).
 pub fn in_private_netns(test_name: &str) -> bool {
     if std::env::var_os(NETNS_MARK).is_some() {
-        let status = Command::new("ip").args(["link", "set", "lo", "up"]).status().expect("run ip");
-        assert!(status.success(), "ip link set lo up failed inside the namespace");
+        let status = Command::new("ip")
+            .args(["link", "set", "lo", "up"])
+            .status()
+            .expect("run ip");
+        assert!(
+            status.success(),
+            "ip link set lo up failed inside the namespace"
+        );
         return true;
     }
     let exe = std::env::current_exe().expect("test binary path");
@@ -68,12 +74,18 @@ impl Proxy {
 
     pub fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Proxy {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_smokescreen"));
-        cmd.args(["--listen-ip", "127.0.0.1", "--listen-port", "0"]).args(args);
+        cmd.args(["--listen-ip", "127.0.0.1", "--listen-port", "0"])
+            .args(args);
         cmd.env_remove("PROXY_PASSWORD");
         for (k, v) in env {
             cmd.env(k, v);
         }
-        let mut child = cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("spawn proxy");
+        let mut child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn proxy");
         let stderr = child.stderr.take().expect("stderr");
         let (tx, rx) = channel();
         thread::spawn(move || {
@@ -84,8 +96,14 @@ impl Proxy {
                 }
             }
         });
-        let mut proxy = Proxy { child, addr: "0.0.0.0:0".parse().unwrap(), lines: rx, seen: Vec::new() };
-        let start = proxy.wait_line(|l| l.contains("msg=starting") || l.contains("\"msg\":\"starting\""));
+        let mut proxy = Proxy {
+            child,
+            addr: "0.0.0.0:0".parse().unwrap(),
+            lines: rx,
+            seen: Vec::new(),
+        };
+        let start =
+            proxy.wait_line(|l| l.contains("msg=starting") || l.contains("\"msg\":\"starting\""));
         let addr = field(&start, "listen_addr")
             .or_else(|| {
                 let v: serde_json::Value = serde_json::from_str(&start).ok()?;
@@ -114,7 +132,10 @@ impl Proxy {
                         return line;
                     }
                 }
-                Err(_) => panic!("expected log line not seen; lines:\n{}", self.seen.join("\n")),
+                Err(_) => panic!(
+                    "expected log line not seen; lines:\n{}",
+                    self.seen.join("\n")
+                ),
             }
         }
     }
@@ -136,7 +157,10 @@ impl Proxy {
     }
 
     pub fn signal(&self, sig: &str) {
-        let status = Command::new("kill").args([&format!("-{sig}"), &self.child.id().to_string()]).status().unwrap();
+        let status = Command::new("kill")
+            .args([&format!("-{sig}"), &self.child.id().to_string()])
+            .status()
+            .unwrap();
         assert!(status.success());
     }
 
@@ -145,7 +169,10 @@ impl Proxy {
         let pid = self.child.id();
         let (tx, rx) = channel();
         // `waitpid` on a helper thread, bounded by the channel timeout.
-        let child = std::mem::replace(&mut self.child, Command::new("true").spawn().expect("spawn true"));
+        let child = std::mem::replace(
+            &mut self.child,
+            Command::new("true").spawn().expect("spawn true"),
+        );
         thread::spawn(move || {
             let mut child = child;
             let _ = tx.send(child.wait());
@@ -166,13 +193,18 @@ impl Drop for Proxy {
 
 /// A logrus text field's value (unquoted).
 pub fn field(line: &str, key: &str) -> Option<String> {
-    smokescreen::core::record::parse_text(line)?.get(key).map(str::to_string)
+    smokescreen::core::record::parse_text(line)?
+        .get(key)
+        .map(str::to_string)
 }
 
 /// Basic credentials header value.
 pub fn basic(user: &str, pass: &str) -> String {
     use base64::Engine as _;
-    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}")))
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"))
+    )
 }
 
 /// An origin that records requests and answers via a handler.
@@ -204,7 +236,11 @@ impl Origin {
                 thread::spawn(move || h(stream, &r));
             }
         });
-        Origin { addr, accepted, requests }
+        Origin {
+            addr,
+            accepted,
+            requests,
+        }
     }
 
     pub fn accepted(&self) -> usize {
@@ -232,30 +268,39 @@ impl Origin {
     /// Serve HTTP/1.1 keep-alive: each request head is recorded; the body
     /// from `respond(head)` is sent as raw bytes.
     pub fn http(respond: fn(&str) -> Vec<u8>) -> Origin {
-        Origin::start(Arc::new(move |mut s: TcpStream, reqs: &Mutex<Vec<String>>| {
-            let mut buf = Vec::new();
-            loop {
-                let Some(head) = read_head(&mut s, &mut buf) else { return };
-                // Consume a Content-Length body if any.
-                let cl = header(&head, "content-length").and_then(|v| v.parse::<usize>().ok()).unwrap_or(0);
-                while buf.len() < cl {
-                    let mut chunk = [0u8; 8192];
-                    match s.read(&mut chunk) {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        Origin::start(Arc::new(
+            move |mut s: TcpStream, reqs: &Mutex<Vec<String>>| {
+                let mut buf = Vec::new();
+                loop {
+                    let Some(head) = read_head(&mut s, &mut buf) else {
+                        return;
+                    };
+                    // Consume a Content-Length body if any.
+                    let cl = header(&head, "content-length")
+                        .and_then(|v| v.parse::<usize>().ok())
+                        .unwrap_or(0);
+                    while buf.len() < cl {
+                        let mut chunk = [0u8; 8192];
+                        match s.read(&mut chunk) {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                    }
+                    let body: Vec<u8> = buf.drain(..cl).collect();
+                    reqs.lock()
+                        .unwrap()
+                        .push(format!("{head}{}", String::from_utf8_lossy(&body)));
+                    let resp = respond(&head);
+                    if s.write_all(&resp).is_err() {
+                        return;
+                    }
+                    if header(&head, "connection").is_some_and(|v| v.eq_ignore_ascii_case("close"))
+                    {
+                        return;
                     }
                 }
-                let body: Vec<u8> = buf.drain(..cl).collect();
-                reqs.lock().unwrap().push(format!("{head}{}", String::from_utf8_lossy(&body)));
-                let resp = respond(&head);
-                if s.write_all(&resp).is_err() {
-                    return;
-                }
-                if header(&head, "connection").is_some_and(|v| v.eq_ignore_ascii_case("close")) {
-                    return;
-                }
-            }
-        }))
+            },
+        ))
     }
 }
 
@@ -278,7 +323,9 @@ pub fn read_head(s: &mut TcpStream, buf: &mut Vec<u8>) -> Option<String> {
 pub fn header(head: &str, name: &str) -> Option<String> {
     head.split("\r\n").skip(1).find_map(|line| {
         let (n, v) = line.split_once(':')?;
-        n.trim().eq_ignore_ascii_case(name).then(|| v.trim().to_string())
+        n.trim()
+            .eq_ignore_ascii_case(name)
+            .then(|| v.trim().to_string())
     })
 }
 
@@ -293,7 +340,11 @@ pub fn curl(args: &[&str]) -> (bool, Vec<u8>, String) {
         .env_remove("ALL_PROXY")
         .output()
         .expect("curl must be installed");
-    (out.status.success(), out.stdout, String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.success(),
+        out.stdout,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 /// A raw client connection to the proxy.
@@ -306,7 +357,9 @@ pub fn connect(proxy: &Proxy) -> TcpStream {
 /// Read a full response head + Content-Length body from a raw stream.
 pub fn read_response(s: &mut TcpStream, buf: &mut Vec<u8>) -> (String, Vec<u8>) {
     let head = read_head(s, buf).expect("response head");
-    let cl = header(&head, "content-length").and_then(|v| v.parse::<usize>().ok()).unwrap_or(0);
+    let cl = header(&head, "content-length")
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(0);
     while buf.len() < cl {
         let mut chunk = [0u8; 8192];
         let n = s.read(&mut chunk).expect("read body");
@@ -319,5 +372,9 @@ pub fn read_response(s: &mut TcpStream, buf: &mut Vec<u8>) -> (String, Vec<u8>) 
 
 /// Parse all fields of a line into a map.
 pub fn fields(line: &str) -> HashMap<String, String> {
-    smokescreen::core::record::parse_text(line).expect("parsable log line").0.into_iter().collect()
+    smokescreen::core::record::parse_text(line)
+        .expect("parsable log line")
+        .0
+        .into_iter()
+        .collect()
 }
