@@ -4,33 +4,19 @@
 
 use std::net::IpAddr;
 
-/// The longest DNS name (RFC 1035), without the trailing dot.
-const MAX_NAME_LEN: usize = 253;
-const MAX_LABEL_LEN: usize = 63;
-
 /// Normalise a host name the way the core matches hosts: IDNA to lowercase
 /// punycode, one trailing dot dropped. Address literals are refused, since
 /// pinning an address to itself means nothing and hides a typo.
 pub fn normalise_name(raw: &str) -> Result<String, String> {
-    let trimmed = raw.strip_suffix('.').unwrap_or(raw);
-    if trimmed.is_empty() {
-        return Err("empty host name".to_string());
+    // The same normalisation requests get, so a pinned name is found by
+    // exactly the hosts that mean it.
+    match crate::core::target::normalise_host(raw) {
+        Ok(crate::core::target::Host::Name(name)) => Ok(name),
+        Ok(crate::core::target::Host::Ip(_)) => {
+            Err(format!("{raw:?} is an IP address, not a host name"))
+        }
+        Err(e) => Err(format!("{raw:?} is not a valid host name: {e}")),
     }
-    if trimmed.parse::<IpAddr>().is_ok() {
-        return Err(format!("{raw:?} is an IP address, not a host name"));
-    }
-    let ascii =
-        idna::domain_to_ascii(trimmed).map_err(|_| format!("{raw:?} is not a valid host name"))?;
-    let valid_chars = ascii
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
-    let valid_labels = ascii
-        .split('.')
-        .all(|l| !l.is_empty() && l.len() <= MAX_LABEL_LEN);
-    if ascii.is_empty() || ascii.len() > MAX_NAME_LEN || !valid_chars || !valid_labels {
-        return Err(format!("{raw:?} is not a valid host name"));
-    }
-    Ok(ascii)
 }
 
 /// Parse one address of a pinned name; zone ids (`fe80::1%eth0`) are refused.

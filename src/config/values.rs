@@ -127,14 +127,11 @@ pub fn parse_user_range(s: &str, kind: RangeKind, other: &str) -> Result<UserRan
     })
 }
 
-/// `open|report|enforce` (any case). Private until the core's ACL grows a `FromStr`.
+/// `open|report|enforce` (any case), via the core's parser.
 pub fn parse_action(s: &str) -> Result<Action, String> {
-    match s.to_ascii_lowercase().as_str() {
-        "open" => Ok(Action::Open),
-        "report" => Ok(Action::Report),
-        "enforce" => Ok(Action::Enforce),
-        _ => Err("expected open, report or enforce".to_string()),
-    }
+    s.to_ascii_lowercase()
+        .parse::<Action>()
+        .map_err(|_| "expected open, report or enforce".to_string())
 }
 
 /// `HOST:PORT` of a DNS resolver; bracketed IPv6 for literals.

@@ -45,7 +45,10 @@ fn unsupported(config: &Config) -> Option<&'static str> {
         return Some("Prometheus metrics (--expose-prometheus-metrics)");
     }
     let l = &config.limits;
-    if l.max_concurrent_requests.is_some() || l.max_request_rate.is_some() || l.max_concurrent_connect_tunnels.is_some() {
+    if l.max_concurrent_requests.is_some()
+        || l.max_request_rate.is_some()
+        || l.max_concurrent_connect_tunnels.is_some()
+    {
         return Some("request limits (--max-concurrent-requests, --max-request-rate, --max-concurrent-connect-tunnels)");
     }
     if config.statsd_address.is_some() || config.stats_socket_dir.is_some() {
