@@ -1,0 +1,190 @@
+#![allow(clippy::disallowed_methods)] // tests own processes, files and sockets
+//! Process-level behaviour of the real binary: startup errors and exit
+//! codes, SIGHUP reload, SIGTERM/SIGINT drain.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::process::Command;
+
+use common::*;
+
+fn run(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_smokescreen"));
+    cmd.args(args).env_remove("PROXY_PASSWORD");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("run smokescreen");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn missing_password_exits_1_with_the_fly_message() {
+    let (code, _, err) = run(&["--listen-port", "0"], &[]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("missing environment variable: PROXY_PASSWORD"),
+        "{err}"
+    );
+}
+
+#[test]
+fn help_and_version_work_without_a_password() {
+    let (code, out, _) = run(&["--help"], &[]);
+    assert_eq!(code, 0);
+    assert!(out.contains("--egress-acl-file"), "{out}");
+    let (code, out, _) = run(&["--version"], &[]);
+    assert_eq!(code, 0);
+    assert!(out.contains(env!("CARGO_PKG_VERSION")), "{out}");
+}
+
+#[test]
+fn bad_flags_and_files_exit_2_naming_the_problem() {
+    let (code, _, err) = run(&["--no-such-flag"], &[("PROXY_PASSWORD", "x")]);
+    assert_eq!(code, 2, "{err}");
+    let (code, _, err) = run(&["--timeout", "ten seconds"], &[("PROXY_PASSWORD", "x")]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--timeout"), "{err}");
+    let dir = tempfile::tempdir().unwrap();
+    let acl = dir.path().join("acl.yaml");
+    std::fs::write(&acl, "version: v2\nservices: []\n").unwrap();
+    let acl_arg = acl.display().to_string();
+    let (code, _, err) = run(
+        &["--listen-port", "0", "--egress-acl-file", &acl_arg],
+        &[("PROXY_PASSWORD", "x")],
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains(&acl_arg) && err.contains("expected version \\\"v1\\\" got \\\"v2\\\""),
+        "{err}"
+    );
+    let missing = dir.path().join("nope.yaml").display().to_string();
+    let (code, _, err) = run(
+        &["--listen-port", "0", "--egress-acl-file", &missing],
+        &[("PROXY_PASSWORD", "x")],
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains(&missing), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn sighup_reloads_the_acl_and_keeps_the_old_one_when_the_new_is_bad() {
+    if !in_private_netns("sighup_reloads_the_acl_and_keeps_the_old_one_when_the_new_is_bad") {
+        return;
+    }
+    let origin = Origin::http(|_| b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok".to_vec());
+    let dir = tempfile::tempdir().unwrap();
+    let acl = dir.path().join("acl.yaml");
+    let enforce = "version: v1\nservices:\n  - name: authed\n    project: p\n    action: enforce\n";
+    let open = "version: v1\nservices:\n  - name: authed\n    project: p\n    action: open\n";
+    std::fs::write(&acl, enforce).unwrap();
+    let acl_arg = format!("--egress-acl-file={}", acl.display());
+    let mut proxy = Proxy::start(&[&acl_arg, &format!("--allow-address={}", origin.addr)]);
+    let creds = format!("u:{PASSWORD}");
+    let url = format!("http://{}/", origin.addr);
+    let status = |proxy: &Proxy| {
+        let (_, out, _) = curl(&[
+            "-x",
+            &proxy.url(),
+            "-U",
+            &creds,
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            &url,
+        ]);
+        String::from_utf8_lossy(&out).into_owned()
+    };
+    assert_eq!(status(&proxy), "403");
+    std::fs::write(&acl, open).unwrap();
+    proxy.signal("HUP");
+    proxy.wait_line(|l| l.contains("reloaded egress ACL"));
+    assert_eq!(status(&proxy), "200");
+    std::fs::write(
+        &acl,
+        "version: v1\nservices:\n  - name: authed\n    action: sometimes\n",
+    )
+    .unwrap();
+    proxy.signal("HUP");
+    let err = proxy.wait_line(|l| l.contains("ACL reload failed"));
+    assert!(err.contains("unknown action sometimes"), "{err}");
+    assert_eq!(status(&proxy), "200", "the previous ACL must stay in force");
+}
+
+#[test]
+fn sigterm_drains_an_open_tunnel_then_exits_0() {
+    if !in_private_netns("sigterm_drains_an_open_tunnel_then_exits_0") {
+        return;
+    }
+    let origin = Origin::echo();
+    let mut proxy = Proxy::start(&[&format!("--allow-address={}", origin.addr)]);
+    let mut s = connect(&proxy);
+    write!(
+        s,
+        "CONNECT {} HTTP/1.1\r\nProxy-Authorization: {}\r\n\r\n",
+        origin.addr,
+        basic("u", PASSWORD)
+    )
+    .unwrap();
+    let mut buf = Vec::new();
+    let head = read_head(&mut s, &mut buf).expect("CONNECT reply");
+    assert!(head.starts_with("HTTP/1.1 200 "), "{head}");
+    proxy.signal("TERM");
+    proxy.wait_line(|l| l.contains("stopped accepting"));
+    // New connections are refused once draining has started.
+    assert!(
+        std::net::TcpStream::connect(proxy.addr).is_err(),
+        "listener still accepting while draining"
+    );
+    // The open tunnel still works during the drain.
+    s.write_all(b"still here").unwrap();
+    let mut echoed = [0u8; 10];
+    s.read_exact(&mut echoed).unwrap();
+    assert_eq!(&echoed, b"still here");
+    s.shutdown(std::net::Shutdown::Write).unwrap();
+    let mut rest = Vec::new();
+    s.read_to_end(&mut rest).unwrap();
+    let close = fields(&proxy.wait_msg("CANONICAL-PROXY-CN-CLOSE", 1));
+    assert_eq!(close["error"], "");
+    assert_eq!(close["bytes_out"], "10");
+    let status = proxy.wait_exit();
+    assert!(status.success(), "{status:?}");
+    proxy.wait_line(|l| l.contains("shutdown complete"));
+}
+
+#[test]
+fn exit_timeout_cuts_remaining_tunnels_and_logs_them() {
+    if !in_private_netns("exit_timeout_cuts_remaining_tunnels_and_logs_them") {
+        return;
+    }
+    let origin = Origin::echo();
+    let mut proxy = Proxy::start(&[
+        &format!("--allow-address={}", origin.addr),
+        "--exit-timeout=200ms",
+    ]);
+    let mut s = connect(&proxy);
+    write!(
+        s,
+        "CONNECT {} HTTP/1.1\r\nProxy-Authorization: {}\r\n\r\n",
+        origin.addr,
+        basic("u", PASSWORD)
+    )
+    .unwrap();
+    let mut buf = Vec::new();
+    assert!(read_head(&mut s, &mut buf)
+        .expect("reply")
+        .starts_with("HTTP/1.1 200 "));
+    proxy.signal("INT");
+    let close = fields(&proxy.wait_msg("CANONICAL-PROXY-CN-CLOSE", 1));
+    assert_eq!(close["error"], "proxy shutting down");
+    let mut rest = Vec::new();
+    let _ = s.read_to_end(&mut rest); // the proxy closed the client side
+    assert!(proxy.wait_exit().success());
+}
