@@ -32,14 +32,11 @@ fn connect_allowed_to_admitted_origin_with_curl() {
     }
     let origin = Origin::http(ok_response);
     let mut proxy = Proxy::start(&[&allow_origin(&origin)]);
-    let (ok, body, err) = curl(&[
-        "-p",
-        "-x",
-        &proxy.url(),
-        "-U",
-        &format!("anyname:{PASSWORD}"),
+    let (ok, body, err) = curl_via(
+        &proxy,
+        &["-p"],
         &format!("http://{}/tunnelled", origin.addr),
-    ]);
+    );
     assert!(ok, "curl failed: {err}");
     assert_eq!(
         String::from_utf8_lossy(&body),
@@ -81,19 +78,18 @@ fn http_forward_strips_proxy_headers_and_keeps_host() {
     }
     let origin = Origin::http(ok_response);
     let mut proxy = Proxy::start(&[&allow_origin(&origin)]);
-    let (ok, body, err) = curl(&[
-        "-x",
-        &proxy.url(),
-        "-U",
-        &format!("anyname:{PASSWORD}"),
-        "-H",
-        "X-Smokescreen-Trace-ID: trace-123",
-        "-H",
-        "X-Smokescreen-Role: admin",
-        "-D",
-        "-",
+    let (ok, body, err) = curl_via(
+        &proxy,
+        &[
+            "-H",
+            "X-Smokescreen-Trace-ID: trace-123",
+            "-H",
+            "X-Smokescreen-Role: admin",
+            "-D",
+            "-",
+        ],
         &format!("http://{}/path?q=1", origin.addr),
-    ]);
+    );
     assert!(ok, "curl failed: {err}");
     let text = String::from_utf8_lossy(&body);
     assert!(text.ends_with("hello from origin /path?q=1"), "{text}");
@@ -126,15 +122,7 @@ fn localhost_is_refused_with_the_documented_message() {
     // An origin on port 80 of loopback proves no connection is attempted.
     let origin = Origin::start_on("127.0.0.1:80", Arc::new(|_s, _r| {}));
     let mut proxy = Proxy::start(&[]);
-    let (_, body, _) = curl(&[
-        "-x",
-        &proxy.url(),
-        "-U",
-        &format!("anyname:{PASSWORD}"),
-        "-w",
-        "\n%{http_code}",
-        "http://localhost/",
-    ]);
+    let (_, body, _) = curl_via(&proxy, &["-w", "\n%{http_code}"], "http://localhost/");
     let text = String::from_utf8_lossy(&body);
     assert_eq!(
         text,
@@ -336,34 +324,14 @@ fn chunked_responses_are_reframed_and_close_delimited_ones_streamed() {
         },
     ));
     let mut proxy = Proxy::start(&[&allow_origin(&chunked), &allow_origin(&closing)]);
-    let creds = format!("anyname:{PASSWORD}");
-    let (ok, body, err) = curl(&[
-        "-x",
-        &proxy.url(),
-        "-U",
-        &creds,
-        &format!("http://{}/c", chunked.addr),
-    ]);
+    let (ok, body, err) = curl_via(&proxy, &[], &format!("http://{}/c", chunked.addr));
     assert!(ok, "{err}");
     assert_eq!(String::from_utf8_lossy(&body), "hello, world");
-    let (ok, body, err) = curl(&[
-        "-x",
-        &proxy.url(),
-        "-U",
-        &creds,
-        &format!("http://{}/e", closing.addr),
-    ]);
+    let (ok, body, err) = curl_via(&proxy, &[], &format!("http://{}/e", closing.addr));
     assert!(ok, "{err}");
     assert_eq!(String::from_utf8_lossy(&body), "until the end");
     // HTTP/1.0 client gets the chunked body de-chunked and close-delimited.
-    let (ok, body, err) = curl(&[
-        "-0",
-        "-x",
-        &proxy.url(),
-        "-U",
-        &creds,
-        &format!("http://{}/c10", chunked.addr),
-    ]);
+    let (ok, body, err) = curl_via(&proxy, &["-0"], &format!("http://{}/c10", chunked.addr));
     assert!(ok, "{err}");
     assert_eq!(String::from_utf8_lossy(&body), "hello, world");
     proxy.wait_msg("CANONICAL-PROXY-DECISION", 3);
@@ -528,18 +496,9 @@ fn request_bodies_stream_with_content_length_and_chunked() {
     let file = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(file.path(), &data).unwrap();
     let at_file = format!("@{}", file.path().display());
-    let creds = format!("anyname:{PASSWORD}");
     let url = format!("http://{}/upload", origin.addr);
     // Content-Length upload (curl adds Expect: 100-continue for large bodies).
-    let (ok, body, err) = curl(&[
-        "-x",
-        &proxy.url(),
-        "-U",
-        &creds,
-        "--data-binary",
-        &at_file,
-        &url,
-    ]);
+    let (ok, body, err) = curl_via(&proxy, &["--data-binary", &at_file], &url);
     assert!(ok, "{err}");
     assert!(
         body == data,
@@ -548,17 +507,16 @@ fn request_bodies_stream_with_content_length_and_chunked() {
         data.len()
     );
     // Chunked upload.
-    let (ok, body, err) = curl(&[
-        "-x",
-        &proxy.url(),
-        "-U",
-        &creds,
-        "-H",
-        "Transfer-Encoding: chunked",
-        "--data-binary",
-        &at_file,
+    let (ok, body, err) = curl_via(
+        &proxy,
+        &[
+            "-H",
+            "Transfer-Encoding: chunked",
+            "--data-binary",
+            &at_file,
+        ],
         &url,
-    ]);
+    );
     assert!(ok, "{err}");
     assert!(
         body == data,
@@ -773,17 +731,14 @@ fn static_host_pins_a_name_and_its_answer_is_still_checked() {
         "--static-host=evil.example=127.0.0.1,10.1.1.1",
         &allow_origin(&origin),
     ]);
-    let creds = format!("anyname:{PASSWORD}");
-    let (ok, body, err) = curl(&[
-        "-x",
-        &proxy.url(),
-        "-U",
-        &creds,
+    let (ok, body, err) = curl_via(
+        &proxy,
+        &[],
         &format!("http://pinned.example:{}/p", origin.addr.port()),
-    ]);
+    );
     assert!(ok, "{err}");
     assert_eq!(String::from_utf8_lossy(&body), "hello from origin /p");
-    let (_, body, _) = curl(&["-x", &proxy.url(), "-U", &creds, "http://evil.example/"]);
+    let (_, body, _) = curl_via(&proxy, &[], "http://evil.example/");
     assert!(
         String::from_utf8_lossy(&body).contains("was denied by rule 'Deny: Not Global Unicast'")
     );

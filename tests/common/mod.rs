@@ -55,6 +55,7 @@ pub fn in_private_netns(test_name: &str) -> bool {
 pub struct Proxy {
     pub child: Child,
     pub addr: SocketAddr,
+    addr_text: String,
     lines: Receiver<String>,
     pub seen: Vec<String>,
 }
@@ -99,6 +100,7 @@ impl Proxy {
         let mut proxy = Proxy {
             child,
             addr: "0.0.0.0:0".parse().unwrap(),
+            addr_text: String::new(),
             lines: rx,
             seen: Vec::new(),
         };
@@ -111,6 +113,7 @@ impl Proxy {
             })
             .expect("listen_addr in starting line");
         proxy.addr = addr.parse().expect("listen addr");
+        proxy.addr_text = addr;
         proxy
     }
 
@@ -154,6 +157,11 @@ impl Proxy {
 
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// `host:port` of the proxy, borrowed for argument lists.
+    pub fn addr_str(&self) -> &str {
+        self.addr_text.as_str()
     }
 
     pub fn signal(&self, sig: &str) {
@@ -345,6 +353,15 @@ pub fn curl(args: &[&str]) -> (bool, Vec<u8>, String) {
         out.stdout,
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// curl through `proxy` with the test password, plus `extra` flags.
+pub fn curl_via(proxy: &Proxy, extra: &[&str], url: &str) -> (bool, Vec<u8>, String) {
+    let creds = format!("anyname:{PASSWORD}");
+    let mut args = vec!["-x", proxy.addr_str(), "-U", &creds];
+    args.extend_from_slice(extra);
+    args.push(url);
+    curl(&args)
 }
 
 /// A raw client connection to the proxy.
