@@ -11,6 +11,7 @@ pub mod auth;
 pub mod decision;
 pub mod framing;
 pub mod head;
+pub mod proxy_protocol;
 pub mod record;
 pub mod reply;
 pub mod target;
