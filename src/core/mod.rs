@@ -9,6 +9,7 @@ pub mod acl;
 pub mod addr;
 pub mod auth;
 pub mod decision;
+pub mod dns;
 pub mod framing;
 pub mod head;
 pub mod proxy_protocol;

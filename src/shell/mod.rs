@@ -6,6 +6,7 @@
 #![allow(clippy::disallowed_methods)]
 
 pub mod connection;
+pub mod dns;
 pub mod forward;
 pub mod io;
 pub mod listener;
