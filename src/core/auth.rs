@@ -1,8 +1,12 @@
-//! Who is asking: `Proxy-Authorization: Basic` → a role.
+//! Who is asking: `Proxy-Authorization: Basic` → a role, or, with mTLS,
+//! the client certificate's common name → a role.
 //!
 //! As in the Fly example, the user name is ignored and a correct password
 //! gives the role `authed`. Unlike it, the password is compared in constant
-//! time, and every failure is typed.
+//! time, and every failure is typed. With client certificates configured the
+//! certificate names the role (as in Stripe's deployments); a password, if
+//! one is also configured, is required in addition (two factors, and a
+//! stolen password alone no longer opens the proxy).
 
 use std::fmt;
 
@@ -49,6 +53,17 @@ pub enum AuthMode {
     /// No authentication (`--allow-unauthenticated`, development only):
     /// every client gets the empty role, so the ACL's default rule applies.
     Unauthenticated,
+    /// mTLS (`--tls-client-ca-file`): the role is the client certificate's
+    /// common name. With `password`, Basic auth with it is required as well.
+    ClientCertificate { password: Option<Password> },
+}
+
+/// What the TLS handshake proved about the client: data from a verified
+/// certificate, handed to the core by the shell.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ClientCert {
+    pub common_name: Option<String>,
+    pub organization_unit: Option<String>,
 }
 
 /// A client role: the ACL service name it is judged by.
@@ -64,6 +79,10 @@ pub enum AuthFailure {
     BadEncoding,
     NoSeparator,
     WrongPassword,
+    /// mTLS is configured but the connection carried no verified certificate.
+    NoClientCertificate,
+    /// The verified certificate has no (or an empty) common name.
+    NoCommonName,
 }
 
 impl AuthFailure {
@@ -76,6 +95,8 @@ impl AuthFailure {
             AuthFailure::BadEncoding => "Proxy-Authorization credentials are not valid base64",
             AuthFailure::NoSeparator => "Proxy-Authorization credentials have no ':'",
             AuthFailure::WrongPassword => "wrong password",
+            AuthFailure::NoClientCertificate => "no client certificate",
+            AuthFailure::NoCommonName => "client certificate has no common name",
         }
     }
 }
@@ -89,12 +110,37 @@ impl fmt::Display for AuthFailure {
 
 impl std::error::Error for AuthFailure {}
 
-/// Determine the role for a request.
+/// Determine the role for a request on a connection without a client certificate.
 pub fn determine_role(headers: &Headers, mode: &AuthMode) -> Result<Role, AuthFailure> {
-    let password = match mode {
-        AuthMode::Unauthenticated => return Ok(Role(String::new())),
-        AuthMode::Password(p) => p,
-    };
+    determine_role_for(headers, mode, None)
+}
+
+/// Determine the role for a request; `cert` is the connection's verified
+/// client certificate, if any.
+pub fn determine_role_for(
+    headers: &Headers,
+    mode: &AuthMode,
+    cert: Option<&ClientCert>,
+) -> Result<Role, AuthFailure> {
+    match mode {
+        AuthMode::Unauthenticated => Ok(Role(String::new())),
+        AuthMode::Password(p) => check_password(headers, p),
+        AuthMode::ClientCertificate { password } => {
+            let cert = cert.ok_or(AuthFailure::NoClientCertificate)?;
+            let cn = cert
+                .common_name
+                .as_deref()
+                .filter(|cn| !cn.is_empty())
+                .ok_or(AuthFailure::NoCommonName)?;
+            if let Some(p) = password {
+                check_password(headers, p)?;
+            }
+            Ok(Role(cn.to_string()))
+        }
+    }
+}
+
+fn check_password(headers: &Headers, password: &Password) -> Result<Role, AuthFailure> {
     let mut values = headers.get_all("proxy-authorization");
     let value = values.next().ok_or(AuthFailure::Missing)?;
     if values.next().is_some() {
@@ -192,6 +238,53 @@ mod tests {
         assert_eq!(
             determine_role(&headers(&[&basic("u", "s3cret:with:colonsX")]), &mode()),
             Err(AuthFailure::WrongPassword)
+        );
+    }
+
+    #[test]
+    fn client_certificate_names_the_role_and_a_password_adds_a_factor() {
+        let cert = ClientCert {
+            common_name: Some("billing".into()),
+            organization_unit: Some("payments".into()),
+        };
+        let cert_only = AuthMode::ClientCertificate { password: None };
+        assert_eq!(
+            determine_role_for(&headers(&[]), &cert_only, Some(&cert)),
+            Ok(Role("billing".into()))
+        );
+        assert_eq!(
+            determine_role_for(&headers(&[]), &cert_only, None),
+            Err(AuthFailure::NoClientCertificate)
+        );
+        let no_cn = ClientCert::default();
+        assert_eq!(
+            determine_role_for(&headers(&[]), &cert_only, Some(&no_cn)),
+            Err(AuthFailure::NoCommonName)
+        );
+        let both = AuthMode::ClientCertificate {
+            password: Some(Password::new("s3cret:with:colons")),
+        };
+        assert_eq!(
+            determine_role_for(&headers(&[]), &both, Some(&cert)),
+            Err(AuthFailure::Missing)
+        );
+        assert_eq!(
+            determine_role_for(&headers(&[&basic("u", "wrong")]), &both, Some(&cert)),
+            Err(AuthFailure::WrongPassword)
+        );
+        // The password adds a factor; the certificate still names the role.
+        assert_eq!(
+            determine_role_for(
+                &headers(&[&basic("u", "s3cret:with:colons")]),
+                &both,
+                Some(&cert)
+            ),
+            Ok(Role("billing".into()))
+        );
+        // A password alone never stands in for the certificate.
+        assert_eq!(
+            determine_role_for(&headers(&[&basic("u", "s3cret:with:colons")]), &both, None),
+            Err(AuthFailure::NoClientCertificate)
         );
     }
 

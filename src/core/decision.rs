@@ -13,7 +13,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use crate::core::acl::{self, Acl};
 use crate::core::addr::{AddressPolicy, Rule, SelfEndpoints};
-use crate::core::auth::{determine_role, AuthFailure, AuthMode, Role};
+use crate::core::auth::{determine_role_for, AuthFailure, AuthMode, ClientCert, Role};
 use crate::core::head::{Headers, RequestForm, RequestHead};
 use crate::core::record::{Client, DecisionRecord, Level, ProxyType};
 use crate::core::reply::{denied_message, Reply};
@@ -158,6 +158,19 @@ pub fn before_dns(
     proxy_type: ProxyType,
     headers: &Headers,
 ) -> Result<Pending, Box<Refusal>> {
+    before_dns_for(policy, target, proxy_type, headers, None)
+}
+
+/// [`before_dns`] for a connection that may carry a verified client
+/// certificate (mTLS): with [`AuthMode::ClientCertificate`] its common
+/// name is the role.
+pub fn before_dns_for(
+    policy: &Policy,
+    target: &Target,
+    proxy_type: ProxyType,
+    headers: &Headers,
+    cert: Option<&ClientCert>,
+) -> Result<Pending, Box<Refusal>> {
     let mut verdicts = Verdicts {
         proxy_type,
         requested_host: target.requested.clone(),
@@ -167,7 +180,7 @@ pub fn before_dns(
         enforce_would_deny: false,
         reason: String::new(),
     };
-    let role = match determine_role(headers, &policy.auth) {
+    let role = match determine_role_for(headers, &policy.auth, cert) {
         Ok(role) => role,
         Err(AuthFailure::Missing) if policy.allow_missing_role => Role(String::new()),
         Err(failure) => {

@@ -393,6 +393,20 @@ impl Client {
             organization_unit: "unknown".into(),
         }
     }
+
+    /// A client with a verified certificate; missing names log as `unknown`.
+    pub fn with_cert(source: SocketAddr, cert: Option<&crate::core::auth::ClientCert>) -> Client {
+        let name = |v: Option<&String>| {
+            v.filter(|s| !s.is_empty())
+                .cloned()
+                .unwrap_or_else(|| "unknown".into())
+        };
+        Client {
+            source,
+            common_name: name(cert.and_then(|c| c.common_name.as_ref())),
+            organization_unit: name(cert.and_then(|c| c.organization_unit.as_ref())),
+        }
+    }
 }
 
 /// CANONICAL-PROXY-DECISION: one per request, written once the outcome

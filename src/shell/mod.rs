@@ -14,6 +14,7 @@ pub mod logging;
 pub mod resolve;
 pub mod signals;
 pub mod state;
+pub mod tls;
 pub mod tunnel;
 
 pub use listener::run;
