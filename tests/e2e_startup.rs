@@ -188,3 +188,36 @@ fn exit_timeout_cuts_remaining_tunnels_and_logs_them() {
     let _ = s.read_to_end(&mut rest); // the proxy closed the client side
     assert!(proxy.wait_exit().success());
 }
+
+#[test]
+fn default_listen_address_is_dual_stack() {
+    if !in_private_netns("default_listen_address_is_dual_stack") {
+        return;
+    }
+    let mut proxy = Proxy::start_listening("::", &[], &[("PROXY_PASSWORD", PASSWORD)]);
+    assert_eq!(proxy.addr.ip().to_string(), "::");
+    let port = proxy.addr.port();
+    for client in [format!("127.0.0.1:{port}"), format!("[::1]:{port}")] {
+        let mut s = std::net::TcpStream::connect(&client).expect("connect over both families");
+        s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        let mut reply = String::new();
+        s.read_to_string(&mut reply).unwrap();
+        assert!(reply.starts_with("HTTP/1.1 400 "), "{client}: {reply}");
+    }
+    // The self-connection rule covers the wildcard listener on both families.
+    let mut s = std::net::TcpStream::connect(format!("127.0.0.1:{port}")).unwrap();
+    write!(
+        s,
+        "CONNECT [::1]:{port} HTTP/1.1\r\nProxy-Authorization: {}\r\n\r\n",
+        basic("u", PASSWORD)
+    )
+    .unwrap();
+    let mut reply = String::new();
+    s.read_to_string(&mut reply).unwrap();
+    assert!(reply.starts_with("HTTP/1.1 403 "), "{reply}");
+    let d = fields(&proxy.wait_msg("CANONICAL-PROXY-DECISION", 1));
+    assert_eq!(
+        d["error"],
+        "The destination address (::1) was denied by rule 'Deny: Self Connection'"
+    );
+}

@@ -74,8 +74,13 @@ impl Proxy {
     }
 
     pub fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Proxy {
+        Proxy::start_listening("127.0.0.1", args, env)
+    }
+
+    /// Start on `listen_ip` with an OS-chosen port.
+    pub fn start_listening(listen_ip: &str, args: &[&str], env: &[(&str, &str)]) -> Proxy {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_smokescreen"));
-        cmd.args(["--listen-ip", "127.0.0.1", "--listen-port", "0"])
+        cmd.args(["--listen-ip", listen_ip, "--listen-port", "0"])
             .args(args);
         cmd.env_remove("PROXY_PASSWORD");
         for (k, v) in env {
