@@ -78,6 +78,10 @@ pub struct Cli {
     #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = BOOL)]
     pub proxy_protocol: Option<String>,
 
+    /// Peers allowed to send a PROXY protocol header, e.g. your load balancer (repeatable; required with --proxy-protocol)
+    #[arg(long, value_name = "CIDR", action = ArgAction::Append)]
+    pub proxy_protocol_trusted_range: Vec<String>,
+
     /// Deny destinations in this CIDR range (repeatable)
     #[arg(long, value_name = "CIDR", action = ArgAction::Append)]
     pub deny_range: Vec<String>,

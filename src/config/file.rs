@@ -89,6 +89,8 @@ pub struct FileConfig {
     pub resolver_addresses: Vec<String>,
     pub acl_file: Option<PathBuf>,
     pub support_proxy_protocol: Option<Scalar>,
+    #[serde(default)]
+    pub proxy_protocol_trusted_ranges: Vec<String>,
     pub deny_message_extra: Option<Scalar>,
     pub allow_missing_role: Option<Scalar>,
     pub connect_timeout: Option<Scalar>,

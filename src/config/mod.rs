@@ -130,6 +130,8 @@ pub struct Config {
     /// Names are lowercase punycode without a trailing dot.
     pub static_hosts: HashMap<String, Vec<IpAddr>>,
     pub proxy_protocol: bool,
+    /// Peers whose PROXY protocol headers are believed (`--proxy-protocol-trusted-range`).
+    pub proxy_protocol_trusted_ranges: Vec<ipnet::IpNet>,
     pub tls: Option<TlsConfig>,
     pub statsd_address: Option<String>,
     pub stats_socket_dir: Option<PathBuf>,
@@ -234,7 +236,13 @@ pub fn load(
     config.password = env(PASSWORD_ENV)
         .filter(|p| !p.is_empty())
         .map(Password::new);
-    if config.password.is_none() && !config.allow_unauthenticated {
+    // With client certificates required, the certificate authenticates;
+    // a password is then optional (an extra factor when set).
+    let certificates_required = config
+        .tls
+        .as_ref()
+        .is_some_and(|t| !t.client_ca_files.is_empty());
+    if config.password.is_none() && !config.allow_unauthenticated && !certificates_required {
         return Err(ConfigError::MissingPassword);
     }
     Ok(Command::Run(Box::new(config)))
@@ -508,6 +516,13 @@ fn build(cli: &Cli, file: &FileConfig, src: &Sources<'_>) -> Result<Config, Conf
     )? {
         hosts::push_unique(&mut disabled_actions, action);
     }
+    let proxy_protocol_trusted_ranges = src.list(
+        "proxy_protocol_trusted_range",
+        &cli.proxy_protocol_trusted_range,
+        "proxy_protocol_trusted_ranges",
+        &file.proxy_protocol_trusted_ranges,
+        parse_trusted_range,
+    )?;
     let resolver_addresses = src.list(
         "resolver_address",
         &cli.resolver_address,
@@ -594,6 +609,7 @@ fn build(cli: &Cli, file: &FileConfig, src: &Sources<'_>) -> Result<Config, Conf
         resolver_addresses,
         static_hosts,
         proxy_protocol,
+        proxy_protocol_trusted_ranges,
         tls,
         statsd_address,
         stats_socket_dir,
@@ -664,6 +680,16 @@ fn static_hosts(
 /// Server TLS from `--tls-server-bundle-file` or the file's `tls` block;
 /// client CAs and CRLs add up from both. Client checks without a server
 /// certificate, or CRLs without a client CA, are refused rather than ignored.
+/// A CIDR range, or a single address (as /32 or /128).
+fn parse_trusted_range(s: &str) -> Result<ipnet::IpNet, String> {
+    s.parse::<ipnet::IpNet>()
+        .or_else(|_| s.parse::<IpAddr>().map(ipnet::IpNet::from))
+        .map(|n| n.trunc())
+        .map_err(|_| {
+            "expected a CIDR range such as 10.0.0.0/8 or fdaa::/16, or one address".to_string()
+        })
+}
+
 fn tls(cli: &Cli, file: &FileConfig, src: &Sources<'_>) -> Result<Option<TlsConfig>, ConfigError> {
     let file_tls = file.tls.clone().unwrap_or_default();
     let server = match (

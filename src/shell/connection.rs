@@ -1,14 +1,17 @@
 //! One client connection: read a head, ask the core, then tunnel (CONNECT)
 //! or forward (absolute-form), looping for keep-alive.
 
-use std::net::{Shutdown, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
 use async_std::net::TcpStream;
 
+use crate::core::auth::ClientCert;
+use crate::shell::stream::{self, ClientStream, Endpoint as _};
+
 use crate::core::addr::SelfEndpoints;
-use crate::core::auth::determine_role;
+use crate::core::auth::determine_role_for;
 use crate::core::decision::{
     self, Approved, Lookup, Pending, Policy, Refusal, RefusalKind, RequestFacts,
 };
@@ -24,13 +27,25 @@ use crate::shell::state::{closed, Shared};
 use crate::shell::tunnel;
 
 /// Serve one accepted connection to completion.
-pub async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr) {
-    let local_ip = stream.local_addr().ok().map(|a| a.ip());
+pub async fn serve(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr) {
+    let local_ip = tcp.local_addr().ok().map(|a| a.ip());
     let me = SelfEndpoints {
         listen: shared.listen.clone(),
         local_ip,
     };
-    let mut buf: Vec<u8> = Vec::new();
+    // PROXY header and TLS handshake first, both within the header timeout.
+    let limit = shared.settings.read_header_timeout;
+    let opened = match stream::open(&shared.settings.front, tcp.clone(), peer, limit).await {
+        Ok(o) => o,
+        Err((source, error)) => {
+            stream::log_refused(source, peer, &error);
+            let _ = tcp.shutdown(std::net::Shutdown::Both);
+            return;
+        }
+    };
+    let (stream, peer, cert) = (opened.client, opened.peer, opened.cert);
+    let cert = cert.as_ref();
+    let mut buf: Vec<u8> = opened.buf;
     let mut upstream: Option<Upstream> = None;
     let mut first = true;
     loop {
@@ -57,7 +72,7 @@ pub async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr) {
                     &policy,
                     &me,
                     stream.clone(),
-                    peer,
+                    (peer, cert),
                     &target,
                     head,
                     std::mem::take(&mut buf),
@@ -72,7 +87,7 @@ pub async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr) {
                     &policy,
                     &me,
                     &stream,
-                    peer,
+                    (peer, cert),
                     &target,
                     head,
                     &mut buf,
@@ -85,7 +100,8 @@ pub async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr) {
             break;
         }
     }
-    let _ = stream.shutdown(Shutdown::Both);
+    stream::close_write(&stream).await;
+    stream.abort();
 }
 
 enum HeadRead {
@@ -100,7 +116,7 @@ enum HeadRead {
 /// applies instead; a drain closes idle connections at once.
 async fn read_head(
     shared: &Shared,
-    stream: &TcpStream,
+    stream: &ClientStream,
     buf: &mut Vec<u8>,
     first: bool,
 ) -> HeadRead {
@@ -152,7 +168,7 @@ async fn read_head(
     }
 }
 
-async fn refuse_malformed(stream: &TcpStream, peer: SocketAddr, err: &HeadError) {
+async fn refuse_malformed(stream: &ClientStream, peer: SocketAddr, err: &HeadError) {
     let reply = Reply::text(err.status(), format!("{err}\n"));
     let _ = write_all(stream, &reply.to_bytes()).await;
     emit(
@@ -181,8 +197,12 @@ fn log_refusal(facts: &RequestFacts, refusal: &Refusal, detail: Option<&'static 
 }
 
 /// The specific auth failure, for the log only.
-fn auth_detail(head: &RequestHead, policy: &Policy) -> Option<&'static str> {
-    determine_role(&head.headers, &policy.auth)
+fn auth_detail(
+    head: &RequestHead,
+    policy: &Policy,
+    cert: Option<&ClientCert>,
+) -> Option<&'static str> {
+    determine_role_for(&head.headers, &policy.auth, cert)
         .err()
         .map(|f| f.detail())
 }
@@ -199,8 +219,10 @@ async fn decide(
     target: &Target,
     head: &RequestHead,
     proxy_type: ProxyType,
+    cert: Option<&ClientCert>,
 ) -> Result<Approved, Box<Refusal>> {
-    let pending: Pending = decision::before_dns(policy, target, proxy_type, &head.headers)?;
+    let pending: Pending =
+        decision::before_dns_for(policy, target, proxy_type, &head.headers, cert)?;
     match pending.lookup.clone() {
         Lookup::Literal(ip) => decision::after_dns(policy, pending, Ok(&[ip]), me),
         Lookup::Name(name) => match shared.resolver.lookup(&name).await {
@@ -234,8 +256,18 @@ fn limit_text(limit: std::time::Duration) -> String {
     format!("after {limit:?}")
 }
 
-fn facts(head: &RequestHead, peer: SocketAddr, start: Timestamp) -> RequestFacts {
-    RequestFacts::from_headers(new_id(), Client::plain(peer), start, &head.headers)
+fn facts(
+    head: &RequestHead,
+    peer: SocketAddr,
+    cert: Option<&ClientCert>,
+    start: Timestamp,
+) -> RequestFacts {
+    RequestFacts::from_headers(
+        new_id(),
+        Client::with_cert(peer, cert),
+        start,
+        &head.headers,
+    )
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -243,22 +275,22 @@ async fn connect(
     shared: &Shared,
     policy: &Policy,
     me: &SelfEndpoints,
-    client: TcpStream,
-    peer: SocketAddr,
+    client: ClientStream,
+    (peer, cert): (SocketAddr, Option<&ClientCert>),
     target: &Target,
     head: RequestHead,
     eager: Vec<u8>,
 ) {
     let start = logging::now();
-    let facts = facts(&head, peer, start);
-    let outcome = match decide(shared, policy, me, target, &head, ProxyType::Connect).await {
+    let facts = facts(&head, peer, cert, start);
+    let outcome = match decide(shared, policy, me, target, &head, ProxyType::Connect, cert).await {
         Ok(approved) => dial(shared, approved).await,
         Err(r) => Err(r),
     };
     let (upstream, approved) = match outcome {
         Ok(ok) => ok,
         Err(refusal) => {
-            log_refusal(&facts, &refusal, auth_detail(&head, policy));
+            log_refusal(&facts, &refusal, auth_detail(&head, policy, cert));
             // Answer and close without reading anything else (RFC 9931).
             let _ = write_all(&client, &refusal.reply(policy).to_bytes()).await;
             return;
@@ -298,19 +330,19 @@ async fn forward_one(
     shared: &Shared,
     policy: &Policy,
     me: &SelfEndpoints,
-    client: &TcpStream,
-    peer: SocketAddr,
+    client: &ClientStream,
+    (peer, cert): (SocketAddr, Option<&ClientCert>),
     target: &Target,
     head: RequestHead,
     buf: &mut Vec<u8>,
     upstream: &mut Option<Upstream>,
 ) -> bool {
     let start = logging::now();
-    let facts = facts(&head, peer, start);
-    let approved = match decide(shared, policy, me, target, &head, ProxyType::Http).await {
+    let facts = facts(&head, peer, cert, start);
+    let approved = match decide(shared, policy, me, target, &head, ProxyType::Http, cert).await {
         Ok(a) => a,
         Err(refusal) => {
-            log_refusal(&facts, &refusal, auth_detail(&head, policy));
+            log_refusal(&facts, &refusal, auth_detail(&head, policy, cert));
             let _ = write_all(client, &refusal.reply(policy).to_bytes()).await;
             return false;
         }
@@ -322,7 +354,7 @@ async fn forward_one(
         None => match dial(shared, approved).await {
             Ok((s, a)) => (Upstream::new(s, a.addr), a, false),
             Err(refusal) => {
-                log_refusal(&facts, &refusal, auth_detail(&head, policy));
+                log_refusal(&facts, &refusal, auth_detail(&head, policy, cert));
                 let _ = write_all(client, &refusal.reply(policy).to_bytes()).await;
                 return false;
             }

@@ -6,6 +6,8 @@ use std::net::SocketAddr;
 
 use async_std::net::TcpStream;
 
+use crate::shell::stream::ClientStream;
+
 use crate::core::decision::Approved;
 use crate::core::head::{
     parse_response, BodyFraming, Headers, RequestForm, RequestHead, ResponseHead, Version,
@@ -121,7 +123,7 @@ fn request_head_bytes(head: &RequestHead, approved: &Approved) -> Vec<u8> {
 /// bodiless request is retried once on a fresh connection.
 pub async fn exchange(
     shared: &Shared,
-    client: &TcpStream,
+    client: &ClientStream,
     client_buf: &mut Vec<u8>,
     head: &RequestHead,
     approved: &Approved,
@@ -180,7 +182,7 @@ enum Failure {
     Client(String),
 }
 
-async fn fail(client: &TcpStream, status: u16, message: &str) -> Exchange {
+async fn fail(client: &ClientStream, status: u16, message: &str) -> Exchange {
     let reply = crate::core::reply::Reply::refusal(status, message, None);
     let _ = write_all(client, &reply.to_bytes()).await;
     Exchange {
@@ -192,7 +194,7 @@ async fn fail(client: &TcpStream, status: u16, message: &str) -> Exchange {
 
 async fn send_and_read_head(
     shared: &Shared,
-    client: &TcpStream,
+    client: &ClientStream,
     client_buf: &mut Vec<u8>,
     head: &RequestHead,
     request: &[u8],
@@ -272,7 +274,7 @@ async fn send_and_read_head(
 }
 
 async fn relay(
-    client: &TcpStream,
+    client: &ClientStream,
     head: &RequestHead,
     resp: ResponseHead,
     mut conn: Upstream,

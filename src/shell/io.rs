@@ -3,17 +3,21 @@
 use std::time::Duration;
 
 use async_std::io::{ReadExt as _, WriteExt as _};
-use async_std::net::TcpStream;
+
+use crate::shell::stream::{Endpoint, Io};
 
 use crate::core::framing::{encode_chunk_header, ChunkedDecoder, LAST_CHUNK};
 
 const READ_CHUNK: usize = 16 * 1024;
 
 /// Read more bytes into `buf`; `Ok(0)` is EOF.
-pub async fn read_more(stream: &TcpStream, buf: &mut Vec<u8>) -> std::io::Result<usize> {
+pub async fn read_more<S: Endpoint + ?Sized>(
+    stream: &S,
+    buf: &mut Vec<u8>,
+) -> std::io::Result<usize> {
     let old = buf.len();
     buf.resize(old + READ_CHUNK, 0);
-    let mut r = stream;
+    let mut r = Io(stream);
     let res = r.read(buf.get_mut(old..).unwrap_or_default()).await;
     let n = *res.as_ref().unwrap_or(&0);
     buf.truncate(old + n);
@@ -21,17 +25,19 @@ pub async fn read_more(stream: &TcpStream, buf: &mut Vec<u8>) -> std::io::Result
 }
 
 /// Like [`read_more`], bounded by `limit`.
-pub async fn read_more_timeout(
-    stream: &TcpStream,
+pub async fn read_more_timeout<S: Endpoint + ?Sized>(
+    stream: &S,
     buf: &mut Vec<u8>,
     limit: Duration,
 ) -> std::io::Result<usize> {
     async_std::io::timeout(limit, read_more(stream, buf)).await
 }
 
-pub async fn write_all(stream: &TcpStream, bytes: &[u8]) -> std::io::Result<()> {
-    let mut w = stream;
-    w.write_all(bytes).await
+/// Write everything and flush (TLS may hold records back until a flush).
+pub async fn write_all<S: Endpoint + ?Sized>(stream: &S, bytes: &[u8]) -> std::io::Result<()> {
+    let mut w = Io(stream);
+    w.write_all(bytes).await?;
+    w.flush().await
 }
 
 /// Where a body copy failed: reading from the source or writing to the sink.
@@ -52,10 +58,10 @@ impl std::fmt::Display for CopyError {
 
 /// Copy exactly `n` body bytes: first from `pending` (bytes already read
 /// past the head), then from `from`. Surplus bytes stay in `pending`.
-pub async fn copy_length(
-    from: &TcpStream,
+pub async fn copy_length<F: Endpoint + ?Sized, T: Endpoint + ?Sized>(
+    from: &F,
     pending: &mut Vec<u8>,
-    to: &TcpStream,
+    to: &T,
     mut n: u64,
 ) -> Result<(), CopyError> {
     while n > 0 {
@@ -81,10 +87,10 @@ pub async fn copy_length(
 
 /// Copy a chunked body, decoding it with the core's decoder and re-encoding
 /// it canonically (`rechunk`) or writing the bare data (for HTTP/1.0 peers).
-pub async fn copy_chunked(
-    from: &TcpStream,
+pub async fn copy_chunked<F: Endpoint + ?Sized, T: Endpoint + ?Sized>(
+    from: &F,
     pending: &mut Vec<u8>,
-    to: &TcpStream,
+    to: &T,
     rechunk: bool,
 ) -> Result<(), CopyError> {
     let mut decoder = ChunkedDecoder::new();
@@ -143,10 +149,10 @@ pub async fn copy_chunked(
 }
 
 /// Copy until `from` reaches EOF (close-delimited response bodies).
-pub async fn copy_until_close(
-    from: &TcpStream,
+pub async fn copy_until_close<F: Endpoint + ?Sized, T: Endpoint + ?Sized>(
+    from: &F,
     pending: &mut Vec<u8>,
-    to: &TcpStream,
+    to: &T,
 ) -> Result<(), CopyError> {
     loop {
         if !pending.is_empty() {

@@ -11,9 +11,11 @@ pub mod forward;
 pub mod io;
 pub mod listener;
 pub mod logging;
+pub mod proxy_header;
 pub mod resolve;
 pub mod signals;
 pub mod state;
+pub mod stream;
 pub mod tls;
 pub mod tunnel;
 
@@ -32,17 +34,6 @@ use crate::shell::state::Settings;
 /// Features whose flags are accepted for compatibility but not built yet:
 /// refusing to start beats silently running without what the operator asked for.
 fn unsupported(config: &Config) -> Option<&'static str> {
-    if config.tls.is_some() {
-        return Some(
-            "TLS listener (--tls-server-bundle-file, --tls-client-ca-file, --tls-crl-file)",
-        );
-    }
-    if config.proxy_protocol {
-        return Some("PROXY protocol (--proxy-protocol)");
-    }
-    if !config.resolver_addresses.is_empty() {
-        return Some("custom DNS servers (--resolver-address)");
-    }
     if config.metrics.is_some() {
         return Some("Prometheus metrics (--expose-prometheus-metrics)");
     }
@@ -73,8 +64,32 @@ pub fn start(config: Config) -> i32 {
         ));
         return 2;
     }
-    let auth = match (&config.password, config.allow_unauthenticated) {
-        (Some(p), _) => AuthMode::Password(Password::new(p.as_bytes().to_vec())),
+    let front = match front(&config) {
+        Ok(f) => f,
+        Err(e) => {
+            emit(&logging::line(Level::Error, "cannot start").with("error", e));
+            return 2;
+        }
+    };
+    let resolver_servers = match resolver_servers(&config.resolver_addresses) {
+        Ok(s) => s,
+        Err(e) => {
+            emit(&logging::line(Level::Error, "cannot start").with("error", e));
+            return 2;
+        }
+    };
+    let client_certificates = config
+        .tls
+        .as_ref()
+        .is_some_and(|t| !t.client_ca_files.is_empty());
+    let password = config
+        .password
+        .as_ref()
+        .map(|p| Password::new(p.as_bytes().to_vec()));
+    let auth = match (password, config.allow_unauthenticated) {
+        // mTLS: the certificate's CN is the role; a password adds a factor.
+        (password, _) if client_certificates => AuthMode::ClientCertificate { password },
+        (Some(p), _) => AuthMode::Password(p),
         (None, true) => {
             emit(&logging::line(
                 Level::Warning,
@@ -131,12 +146,14 @@ pub fn start(config: Config) -> i32 {
         connect_timeout: config.connect_timeout,
         idle_timeout: config.idle_timeout,
         exit_timeout: config.exit_timeout,
+        front,
     };
     let params = listener::ServerParams {
         listen: config.listen,
         policy,
         settings,
-        resolver: Resolver::new(config.static_hosts.clone(), config.dns_timeout),
+        resolver: Resolver::new(config.static_hosts.clone(), config.dns_timeout)
+            .with_servers(resolver_servers),
         acl_source: source,
         max_connections: config.limits.max_connections,
     };
@@ -147,4 +164,43 @@ pub fn start(config: Config) -> i32 {
             1
         }
     }
+}
+
+/// PROXY protocol and TLS settings, loaded and checked before listening.
+fn front(config: &Config) -> Result<stream::Front, String> {
+    let proxy_protocol = if config.proxy_protocol {
+        if config.proxy_protocol_trusted_ranges.is_empty() {
+            return Err("--proxy-protocol needs at least one --proxy-protocol-trusted-range (config key proxy_protocol_trusted_ranges): the peers, such as your load balancer, whose headers are believed".to_string());
+        }
+        Some(proxy_header::ProxyProtocol {
+            trusted: config.proxy_protocol_trusted_ranges.clone(),
+            max_len: crate::core::proxy_protocol::DEFAULT_MAX_LEN,
+        })
+    } else {
+        None
+    };
+    let tls = match &config.tls {
+        Some(t) => Some(tls::acceptor(t).map_err(|e| e.to_string())?),
+        None => None,
+    };
+    Ok(stream::Front {
+        proxy_protocol,
+        tls,
+    })
+}
+
+/// `--resolver-address` values to socket addresses (names resolved once, now).
+fn resolver_servers(addresses: &[String]) -> Result<Vec<std::net::SocketAddr>, String> {
+    use std::net::ToSocketAddrs as _;
+    let mut out = Vec::new();
+    for a in addresses {
+        let mut resolved = a
+            .to_socket_addrs()
+            .map_err(|e| format!("--resolver-address {a}: {e}"))?;
+        let first = resolved
+            .next()
+            .ok_or_else(|| format!("--resolver-address {a}: no address"))?;
+        out.push(first);
+    }
+    Ok(out)
 }

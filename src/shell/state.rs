@@ -19,6 +19,8 @@ pub struct Settings {
     pub connect_timeout: Duration,
     pub idle_timeout: Option<Duration>,
     pub exit_timeout: Duration,
+    /// PROXY protocol and TLS in front of HTTP.
+    pub front: crate::shell::stream::Front,
 }
 
 /// Shared by all connections.

@@ -2,12 +2,13 @@
 //! propagated (a FIN one way leaves the other way open), an idle timeout over
 //! both directions, and a forced stop for the end of a graceful drain.
 
-use std::net::Shutdown;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use async_std::io::{ReadExt as _, WriteExt as _};
 use async_std::net::TcpStream;
+
+use crate::shell::stream::{close_write, ClientStream, Endpoint, Io};
 use futures_lite::future;
 
 use crate::core::time::Timestamp;
@@ -63,7 +64,7 @@ impl Activity {
 /// or `stop` resolves. `eager` are bytes the client sent right after the
 /// CONNECT head; they are written upstream first.
 pub async fn run(
-    client: TcpStream,
+    client: ClientStream,
     upstream: TcpStream,
     eager: Vec<u8>,
     idle: Option<Duration>,
@@ -145,15 +146,15 @@ pub async fn run(
     }
 }
 
-fn abort(a: &TcpStream, b: &TcpStream) {
-    let _ = a.shutdown(Shutdown::Both);
-    let _ = b.shutdown(Shutdown::Both);
+fn abort(a: &ClientStream, b: &TcpStream) {
+    a.abort();
+    b.abort();
 }
 
 /// One direction: read until EOF, write everything, then pass the EOF on.
-async fn pump(
-    from: &TcpStream,
-    to: &TcpStream,
+async fn pump<F: Endpoint, T: Endpoint>(
+    from: &F,
+    to: &T,
     counter: &AtomicU64,
     activity: &Activity,
     idle: Option<Duration>,
@@ -161,7 +162,7 @@ async fn pump(
     to_name: &str,
 ) -> Result<(), String> {
     let mut buf = vec![0u8; BUFFER];
-    let (mut r, mut w) = (from, to);
+    let (mut r, mut w) = (Io(from), Io(to));
     loop {
         let n = match idle {
             None => r.read(&mut buf).await,
@@ -179,11 +180,14 @@ async fn pump(
         .map_err(|e| format!("read from {from_name}: {e}"))?;
         if n == 0 {
             // Half-close: the peer finished sending; tell the other side, keep the reverse open.
-            let _ = to.shutdown(Shutdown::Write);
+            close_write(to).await;
             return Ok(());
         }
         let chunk = buf.get(..n).unwrap_or_default();
         w.write_all(chunk)
+            .await
+            .map_err(|e| format!("write to {to_name}: {e}"))?;
+        w.flush()
             .await
             .map_err(|e| format!("write to {to_name}: {e}"))?;
         counter.fetch_add(n as u64, Ordering::Relaxed);
