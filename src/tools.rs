@@ -684,9 +684,9 @@ fn check_config(
     let has_default = acl.is_some_and(|a| a.default_rule().is_some());
     let _ = writeln!(
         out,
-        "egress ACL: {} ({services} services, {} default rule)",
+        "egress ACL: {} (services: {services}, default rule: {})",
         loaded.acl_source,
-        if has_default { "with" } else { "no" }
+        if has_default { "yes" } else { "no" }
     );
     for w in &loaded.warnings {
         let _ = writeln!(out, "warning: {w}");

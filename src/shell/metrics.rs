@@ -153,38 +153,38 @@ impl Metrics {
             registry.register(name, help, c.clone());
             c
         };
-        let acl_allow = counter("acl_allow", "Requests the ACL allowed.");
+        let acl_allow = counter("acl_allow", "Requests the ACL allowed");
         let acl_report = counter(
             "acl_report",
-            "Requests the ACL allowed and reported (enforce would have denied).",
+            "Requests the ACL allowed and reported (enforce would have denied)",
         );
-        let acl_deny = counter("acl_deny", "Requests the ACL denied.");
+        let acl_deny = counter("acl_deny", "Requests the ACL denied");
         let acl_role_not_determined = counter(
             "acl_role_not_determined",
-            "Requests refused because no role could be determined (407).",
+            "Requests refused because no role could be determined (407)",
         );
         let resolver_attempts = counter(
             "resolver_attempts",
-            "Destination names looked up (address literals need no lookup).",
+            "Destination names looked up (address literals need no lookup)",
         );
-        let resolver_errors = counter("resolver_errors", "Destination lookups that failed.");
+        let resolver_errors = counter("resolver_errors", "Destination lookups that failed");
         let resolver_rules = ALL_RULES
             .iter()
             .map(|&rule| {
-                let help = format!("Requests whose destination address was decided by '{rule}'.");
+                let help = format!("Requests whose destination address was decided by '{rule}'");
                 (rule, counter(rule_metric_name(rule), &help))
             })
             .collect();
-        let cn_atpt = counter("cn_atpt", "Connection attempts to destinations.");
+        let cn_atpt = counter("cn_atpt", "Connection attempts to destinations");
         let cn_atpt_success = counter(
             "cn_atpt_success",
-            "Connection attempts to destinations that succeeded.",
+            "Connection attempts to destinations that succeeded",
         );
         let cn_atpt_fail = counter(
             "cn_atpt_fail",
-            "Connection attempts to destinations that failed or timed out.",
+            "Connection attempts to destinations that failed or timed out",
         );
-        let cn_close = counter("cn_close", "CONNECT tunnels closed.");
+        let cn_close = counter("cn_close", "CONNECT tunnels closed");
 
         let mut histogram = |name: &str, help: &str, buckets: Vec<f64>| {
             let h = Histogram::new(buckets.into_iter());
@@ -193,45 +193,45 @@ impl Metrics {
         };
         let decision_seconds = histogram(
             "proxy_decision_duration_seconds",
-            "Time from a parsed request head to the verdict, DNS included.",
+            "Time from a parsed request head to the verdict, DNS included",
             seconds_buckets().collect(),
         );
         let lookup_seconds = histogram(
             "resolver_lookup_duration_seconds",
-            "Time to look up a destination name.",
+            "Time to look up a destination name",
             seconds_buckets().collect(),
         );
         let connect_seconds = histogram(
             "cn_atpt_connect_duration_seconds",
-            "Time to connect to a destination.",
+            "Time to connect to a destination",
             seconds_buckets().collect(),
         );
         let tunnel_seconds = histogram(
             "cn_duration_seconds",
-            "How long CONNECT tunnels stayed open.",
+            "How long CONNECT tunnels stayed open",
             exponential_buckets(0.01, 4.0, 12).collect(),
         );
         let tunnel_bytes_in = histogram(
             "cn_bytes_in",
-            "Bytes from the destination to the client, per closed tunnel.",
+            "Bytes from the destination to the client, per closed tunnel",
             exponential_buckets(64.0, 4.0, 13).collect(),
         );
         let tunnel_bytes_out = histogram(
             "cn_bytes_out",
-            "Bytes from the client to the destination, per closed tunnel.",
+            "Bytes from the client to the destination, per closed tunnel",
             exponential_buckets(64.0, 4.0, 13).collect(),
         );
 
         let connections_open = Gauge::default();
         registry.register(
             "connections_open",
-            "Client connections open now.",
+            "Client connections open now",
             connections_open.clone(),
         );
         let tunnels_open = Gauge::default();
         registry.register(
             "tunnels_open",
-            "CONNECT tunnels open now.",
+            "CONNECT tunnels open now",
             tunnels_open.clone(),
         );
 
