@@ -193,8 +193,8 @@ fn new_id() -> String {
     xid::new().to_string()
 }
 
-/// Steps one and two of the decision with the lookup in between, counted
-/// and timed for the metrics.
+/// Steps one and two of the decision with the lookup in between, timed
+/// for the metrics whatever the outcome.
 async fn decide(
     shared: &Shared,
     policy: &Policy,
@@ -203,8 +203,21 @@ async fn decide(
     head: &RequestHead,
     proxy_type: ProxyType,
 ) -> Result<Approved, Box<Refusal>> {
-    let m = metrics::get();
     let started = Instant::now();
+    let result = decide_steps(shared, policy, me, target, head, proxy_type).await;
+    metrics::get().decided(started.elapsed());
+    result
+}
+
+async fn decide_steps(
+    shared: &Shared,
+    policy: &Policy,
+    me: &SelfEndpoints,
+    target: &Target,
+    head: &RequestHead,
+    proxy_type: ProxyType,
+) -> Result<Approved, Box<Refusal>> {
+    let m = metrics::get();
     let first = decision::before_dns(policy, target, proxy_type, &head.headers);
     m.acl_decided(&first);
     let pending: Pending = first?;
@@ -221,7 +234,6 @@ async fn decide(
         }
     };
     m.addresses_checked(&result, policy, me);
-    m.decided(started.elapsed());
     result
 }
 
