@@ -68,10 +68,7 @@ fn last_stage(instrs: &[(usize, String, String)]) -> usize {
 
 fn cmd_args() -> Vec<String> {
     let instrs = dockerfile();
-    let cmd = instrs
-        .iter()
-        .rfind(|(_, k, _)| k == "CMD")
-        .expect("a CMD");
+    let cmd = instrs.iter().rfind(|(_, k, _)| k == "CMD").expect("a CMD");
     serde_json::from_str(&cmd.2).expect("CMD in exec (JSON array) form")
 }
 
@@ -118,7 +115,10 @@ fn dockerfile_copies_only_files_that_exist_and_are_not_ignored() {
             checked += 1;
         }
     }
-    assert!(checked >= 3, "expected Cargo.toml, Cargo.lock, src and the ACL to be copied");
+    assert!(
+        checked >= 3,
+        "expected Cargo.toml, Cargo.lock, src and the ACL to be copied"
+    );
 }
 
 #[test]
@@ -149,7 +149,11 @@ fn dockerfile_is_multi_stage_with_a_non_root_runtime() {
         "copied binary {} is not {binary}",
         from_build.2
     );
-    assert_eq!(cmd_args().first(), Some(&binary), "CMD runs the binary by name");
+    assert_eq!(
+        cmd_args().first(),
+        Some(&binary),
+        "CMD runs the binary by name"
+    );
 }
 
 #[test]
@@ -209,13 +213,22 @@ fn dockerfile_ports_acl_and_cmd_agree_with_the_code() {
         .collect();
     let config = cmd_config();
     assert_eq!(help_default("--listen-port"), "4750");
-    assert!(exposed.contains(&config.listen.port().to_string()), "{exposed:?}");
+    assert!(
+        exposed.contains(&config.listen.port().to_string()),
+        "{exposed:?}"
+    );
     let metrics = config
         .metrics
         .as_ref()
         .expect("CMD enables --expose-prometheus-metrics (fly.toml scrapes and health-checks it)");
-    assert_eq!(metrics.listen.port().to_string(), help_default("--prometheus-port"));
-    assert!(exposed.contains(&metrics.listen.port().to_string()), "{exposed:?}");
+    assert_eq!(
+        metrics.listen.port().to_string(),
+        help_default("--prometheus-port")
+    );
+    assert!(
+        exposed.contains(&metrics.listen.port().to_string()),
+        "{exposed:?}"
+    );
     // The ACL the CMD names is where the Dockerfile puts the default ACL.
     let acl = config.acl_file.clone().expect("CMD names an ACL file");
     assert_eq!(acl, Path::new("/etc/smokescreen/acl.yaml"));
@@ -253,14 +266,20 @@ fn fly_toml_is_private_and_drains_within_kill_timeout() {
     // 6PN is IPv6: the default listener must accept it.
     assert_eq!(help_default("--listen-ip"), "::");
     let signal = fly["kill_signal"].as_str().expect("kill_signal");
-    assert!(["SIGINT", "SIGTERM"].contains(&signal), "{signal} does not drain");
-    let exit = config::parse_duration(&help_default("--exit-timeout")).expect("default exit timeout");
+    assert!(
+        ["SIGINT", "SIGTERM"].contains(&signal),
+        "{signal} does not drain"
+    );
+    let exit =
+        config::parse_duration(&help_default("--exit-timeout")).expect("default exit timeout");
     // The drain plus the 2 s the listener gives cut tunnels to log their close.
     let needed = exit.as_secs() + 2;
     let kill = seconds(&fly["kill_timeout"]);
     assert!(kill >= needed, "kill_timeout {kill}s < drain {needed}s");
     assert!(kill <= 300, "Fly caps kill_timeout at 300s");
-    let dockerfile = fly["build"]["dockerfile"].as_str().expect("build.dockerfile");
+    let dockerfile = fly["build"]["dockerfile"]
+        .as_str()
+        .expect("build.dockerfile");
     assert!(Path::new(ROOT).join(dockerfile).exists());
 }
 
@@ -294,10 +313,15 @@ fn flags_in(text: &str) -> BTreeSet<String> {
     while let Some(pos) = text[i..].find("--") {
         let start = i + pos;
         let mut end = start + 2;
-        while end < bytes.len() && (bytes[end].is_ascii_lowercase() || bytes[end].is_ascii_digit() || bytes[end] == b'-') {
+        while end < bytes.len()
+            && (bytes[end].is_ascii_lowercase()
+                || bytes[end].is_ascii_digit()
+                || bytes[end] == b'-')
+        {
             end += 1;
         }
-        let preceded_ok = start == 0 || !bytes[start - 1].is_ascii_alphanumeric() && bytes[start - 1] != b'-';
+        let preceded_ok =
+            start == 0 || !bytes[start - 1].is_ascii_alphanumeric() && bytes[start - 1] != b'-';
         if end > start + 2 && bytes[start + 2].is_ascii_lowercase() && preceded_ok {
             let mut flag = text[start..end].to_string();
             if bytes.get(end) == Some(&b'*') {
@@ -339,17 +363,26 @@ fn readme_and_spec_document_every_flag_and_only_real_ones() {
         .iter()
         .filter(|f| *f != "--help" && *f != "--version" && !documented.contains(*f))
         .collect();
-    assert!(missing.is_empty(), "flags in --help but not documented: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "flags in --help but not documented: {missing:?}"
+    );
     for heading in ["Configuration", "Metrics and health", "Deploying on Fly.io"] {
         for flag in flags_in(section(&readme, heading)) {
-            assert!(known(&flag, &help), "README '{heading}' names {flag}, which --help does not have");
+            assert!(
+                known(&flag, &help),
+                "README '{heading}' names {flag}, which --help does not have"
+            );
         }
     }
     // The policy tools add their own four flags to the proxy's.
     let mut tools = help.clone();
     tools.extend(["--role", "--host", "--address", "--port"].map(String::from));
     for flag in flags_in(section(&readme, "Testing your policy")) {
-        assert!(known(&flag, &tools), "README 'Testing your policy' names unknown {flag}");
+        assert!(
+            known(&flag, &tools),
+            "README 'Testing your policy' names unknown {flag}"
+        );
     }
 }
 
