@@ -10,6 +10,7 @@ pub mod forward;
 pub mod io;
 pub mod listener;
 pub mod logging;
+pub mod metrics;
 pub mod resolve;
 pub mod signals;
 pub mod state;
@@ -29,7 +30,7 @@ use crate::shell::state::Settings;
 
 /// Features whose flags are accepted for compatibility but not built yet:
 /// refusing to start beats silently running without what the operator asked for.
-fn unsupported(config: &Config) -> Option<&'static str> {
+pub(crate) fn unsupported(config: &Config) -> Option<&'static str> {
     if config.tls.is_some() {
         return Some(
             "TLS listener (--tls-server-bundle-file, --tls-client-ca-file, --tls-crl-file)",
@@ -40,9 +41,6 @@ fn unsupported(config: &Config) -> Option<&'static str> {
     }
     if !config.resolver_addresses.is_empty() {
         return Some("custom DNS servers (--resolver-address)");
-    }
-    if config.metrics.is_some() {
-        return Some("Prometheus metrics (--expose-prometheus-metrics)");
     }
     let l = &config.limits;
     if l.max_concurrent_requests.is_some()
@@ -106,6 +104,7 @@ pub fn start(config: Config) -> i32 {
             for w in warnings {
                 emit(&logging::line(Level::Warning, w));
             }
+            metrics::readiness().set_acl_loaded(true);
             acl
         }
         Err(e) => {
@@ -137,8 +136,16 @@ pub fn start(config: Config) -> i32 {
         resolver: Resolver::new(config.static_hosts.clone(), config.dns_timeout),
         acl_source: source,
         max_connections: config.limits.max_connections,
+        also_listening: Vec::new(),
     };
-    match async_std::task::block_on(listener::run(params)) {
+    let served = async_std::task::block_on(async {
+        let mut params = params;
+        if let Some(m) = &config.metrics {
+            params.also_listening.push(metrics::start(m).await?);
+        }
+        listener::run(params).await
+    });
+    match served {
         Ok(()) => 0,
         Err(e) => {
             emit(&logging::line(Level::Error, "cannot start").with("error", e));
