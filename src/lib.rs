@@ -15,3 +15,5 @@ pub mod core;
 pub mod config;
 #[cfg(feature = "shell")]
 pub mod shell;
+#[cfg(feature = "shell")]
+pub mod tools;

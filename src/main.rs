@@ -7,7 +7,14 @@ use smokescreen::config::{self, Command};
 
 fn main() -> ExitCode {
     let env = |name: &str| std::env::var(name).ok();
-    let code = match config::load(std::env::args_os(), &env) {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    // `check`, `test-policy`, `check-config`: the policy tools.
+    if let Some(run) = smokescreen::tools::run(&args, &env) {
+        print!("{}", run.stdout);
+        eprint!("{}", run.stderr);
+        return ExitCode::from(u8::try_from(run.code).unwrap_or(1));
+    }
+    let code = match config::load(args, &env) {
         Ok(Command::PrintAndExit { text, code }) => {
             if code == 0 {
                 print!("{text}");

@@ -14,7 +14,9 @@ fn load_with(args: &[&str], password: Option<&str>) -> Result<Command, ConfigErr
         .collect();
     let password = password.map(str::to_string);
     load(argv, &move |name: &str| {
-        (name == "PROXY_PASSWORD").then(|| password.clone()).flatten()
+        (name == "PROXY_PASSWORD")
+            .then(|| password.clone())
+            .flatten()
     })
 }
 
@@ -52,7 +54,11 @@ fn trusted_ranges_come_from_the_file_then_the_flags() {
 
 #[test]
 fn a_bad_trusted_range_is_named() {
-    let e = load_with(&["--proxy-protocol-trusted-range", "10.0.0.0/33"], Some("pw")).unwrap_err();
+    let e = load_with(
+        &["--proxy-protocol-trusted-range", "10.0.0.0/33"],
+        Some("pw"),
+    )
+    .unwrap_err();
     assert_eq!(
         e.to_string(),
         "invalid value \"10.0.0.0/33\" for --proxy-protocol-trusted-range: expected a CIDR range such as 10.0.0.0/8 or fdaa::/16, or one address"
@@ -71,6 +77,10 @@ fn client_certificates_make_the_password_optional_but_tls_alone_does_not() {
     let c = config(&mtls, None);
     assert!(c.password.is_none());
     assert!(!c.allow_unauthenticated);
-    let e = load_with(&["--tls-server-bundle-file", "/nonexistent/bundle.pem"], None).unwrap_err();
+    let e = load_with(
+        &["--tls-server-bundle-file", "/nonexistent/bundle.pem"],
+        None,
+    )
+    .unwrap_err();
     assert_eq!(e, ConfigError::MissingPassword);
 }

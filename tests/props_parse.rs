@@ -28,6 +28,10 @@ fn name() -> impl Strategy<Value = String> {
             labels.push(last);
             labels.join(".")
         })
+        // `xn--` labels must be valid punycode; random ones are rightly refused.
+        .prop_filter("no ACE prefix", |n| {
+            !n.split('.').any(|l| l.starts_with("xn--"))
+        })
 }
 
 /// Header fields the round trip may use (none that change framing or routing).

@@ -30,7 +30,12 @@ Environment:
 
 Durations use Go syntax: 300ms, 10s, 1m30s, 1.5h (units ns us ms s m h); 0 alone is allowed.
 Flags given on the command line override the same setting in --config-file;
-repeatable flags add to the file's lists.";
+repeatable flags add to the file's lists.
+
+Policy tools (take the same flags):
+  smokescreen check --host HOST [--role ROLE] [--address IP] [--port PORT]
+  smokescreen test-policy CASES.yaml
+  smokescreen check-config";
 
 /// Field names are clap's argument ids (used with `ArgMatches::value_source`).
 #[derive(Parser, Debug)]

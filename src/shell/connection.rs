@@ -23,11 +23,13 @@ use crate::core::time::Timestamp;
 use crate::shell::forward::{self, Upstream};
 use crate::shell::io::{read_more_timeout, write_all};
 use crate::shell::logging::{self, emit};
+use crate::shell::metrics;
 use crate::shell::state::{closed, Shared};
 use crate::shell::tunnel;
 
 /// Serve one accepted connection to completion.
 pub async fn serve(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr) {
+    let _open = metrics::get().connection_opened();
     let local_ip = tcp.local_addr().ok().map(|a| a.ip());
     let me = SelfEndpoints {
         listen: shared.listen.clone(),
@@ -211,7 +213,8 @@ fn new_id() -> String {
     xid::new().to_string()
 }
 
-/// Steps one and two of the decision with the lookup in between.
+/// Steps one and two of the decision with the lookup in between, timed
+/// for the metrics whatever the outcome.
 async fn decide(
     shared: &Shared,
     policy: &Policy,
@@ -221,21 +224,48 @@ async fn decide(
     proxy_type: ProxyType,
     cert: Option<&ClientCert>,
 ) -> Result<Approved, Box<Refusal>> {
-    let pending: Pending =
-        decision::before_dns_for(policy, target, proxy_type, &head.headers, cert)?;
-    match pending.lookup.clone() {
+    let started = Instant::now();
+    let result = decide_steps(shared, policy, me, target, head, proxy_type, cert).await;
+    metrics::get().decided(started.elapsed());
+    result
+}
+
+async fn decide_steps(
+    shared: &Shared,
+    policy: &Policy,
+    me: &SelfEndpoints,
+    target: &Target,
+    head: &RequestHead,
+    proxy_type: ProxyType,
+    cert: Option<&ClientCert>,
+) -> Result<Approved, Box<Refusal>> {
+    let m = metrics::get();
+    let first = decision::before_dns_for(policy, target, proxy_type, &head.headers, cert);
+    m.acl_decided(&first);
+    let pending: Pending = first?;
+    let result = match pending.lookup.clone() {
         Lookup::Literal(ip) => decision::after_dns(policy, pending, Ok(&[ip]), me),
-        Lookup::Name(name) => match shared.resolver.lookup(&name).await {
-            Ok(ips) => decision::after_dns(policy, pending, Ok(&ips), me),
-            Err(e) => decision::after_dns(policy, pending, Err(&e), me),
-        },
-    }
+        Lookup::Name(name) => {
+            let asked = Instant::now();
+            let answer = shared.resolver.lookup(&name).await;
+            m.looked_up(asked.elapsed(), answer.is_ok());
+            match answer {
+                Ok(ips) => decision::after_dns(policy, pending, Ok(&ips), me),
+                Err(e) => decision::after_dns(policy, pending, Err(&e), me),
+            }
+        }
+    };
+    m.addresses_checked(&result, policy, me);
+    result
 }
 
 /// Dial exactly the approved address, within the connect timeout.
 async fn dial(shared: &Shared, approved: Approved) -> Result<(TcpStream, Approved), Box<Refusal>> {
     let limit = shared.settings.connect_timeout;
-    match async_std::io::timeout(limit, TcpStream::connect(approved.addr)).await {
+    let started = Instant::now();
+    let dialled = async_std::io::timeout(limit, TcpStream::connect(approved.addr)).await;
+    metrics::get().dialled(started.elapsed(), dialled.is_ok());
+    match dialled {
         Ok(s) => {
             let _ = s.set_nodelay(true);
             Ok((s, approved))
@@ -302,7 +332,10 @@ async fn connect(
     }
     let started = Instant::now();
     let stop = closed(&shared.force_stop);
+    let open_tunnel = metrics::get().tunnel_opened();
     let stats = tunnel::run(client, upstream, eager, shared.settings.idle_timeout, stop).await;
+    metrics::get().tunnel_closed(&stats, started.elapsed());
+    drop(open_tunnel);
     let end = logging::now();
     let record = CloseRecord {
         id: facts.id.clone(),

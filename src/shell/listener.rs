@@ -23,6 +23,8 @@ pub struct ServerParams {
     pub resolver: Resolver,
     pub acl_source: AclSource,
     pub max_connections: usize,
+    /// Our other listeners (metrics), refused as destinations like this one.
+    pub also_listening: Vec<SocketAddr>,
 }
 
 /// Serve until a signal drains the process. Errors (binding) are returned as text.
@@ -33,8 +35,9 @@ pub async fn run(params: ServerParams) -> Result<(), String> {
     let bound = listener
         .local_addr()
         .map_err(|e| format!("listen on {}: {e}", params.listen))?;
-    let (shared, triggers) =
-        Shared::new(params.policy, params.settings, params.resolver, vec![bound]);
+    let mut listen = vec![bound];
+    listen.extend(params.also_listening.iter().copied());
+    let (shared, triggers) = Shared::new(params.policy, params.settings, params.resolver, listen);
     task::spawn(signals::handle(
         Arc::clone(&shared),
         triggers,
@@ -44,6 +47,8 @@ pub async fn run(params: ServerParams) -> Result<(), String> {
     // Each connection holds a clone of `alive`; when all are dropped, `done` closes.
     let (alive, done) = async_std::channel::bounded::<()>(1);
     let open = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    // Bound, so the kernel queues connections from here on: ready before we say so.
+    crate::shell::metrics::readiness().set_accepting(true);
     emit(&logging::line(Level::Info, "starting").with("listen_addr", bound.to_string()));
 
     let mut backoff = Duration::from_millis(5);
@@ -91,6 +96,7 @@ pub async fn run(params: ServerParams) -> Result<(), String> {
             }
         }
     }
+    crate::shell::metrics::readiness().set_accepting(false);
     drop(listener);
     drop(alive);
     let remaining = open.load(std::sync::atomic::Ordering::Relaxed);

@@ -11,6 +11,7 @@ pub mod forward;
 pub mod io;
 pub mod listener;
 pub mod logging;
+pub mod metrics;
 pub mod proxy_header;
 pub mod resolve;
 pub mod signals;
@@ -33,10 +34,7 @@ use crate::shell::state::Settings;
 
 /// Features whose flags are accepted for compatibility but not built yet:
 /// refusing to start beats silently running without what the operator asked for.
-fn unsupported(config: &Config) -> Option<&'static str> {
-    if config.metrics.is_some() {
-        return Some("Prometheus metrics (--expose-prometheus-metrics)");
-    }
+pub(crate) fn unsupported(config: &Config) -> Option<&'static str> {
     let l = &config.limits;
     if l.max_concurrent_requests.is_some()
         || l.max_request_rate.is_some()
@@ -123,6 +121,7 @@ pub fn start(config: Config) -> i32 {
             for w in warnings {
                 emit(&logging::line(Level::Warning, w));
             }
+            metrics::readiness().set_acl_loaded(true);
             acl
         }
         Err(e) => {
@@ -156,8 +155,16 @@ pub fn start(config: Config) -> i32 {
             .with_servers(resolver_servers),
         acl_source: source,
         max_connections: config.limits.max_connections,
+        also_listening: Vec::new(),
     };
-    match async_std::task::block_on(listener::run(params)) {
+    let served = async_std::task::block_on(async {
+        let mut params = params;
+        if let Some(m) = &config.metrics {
+            params.also_listening.push(metrics::start(m).await?);
+        }
+        listener::run(params).await
+    });
+    match served {
         Ok(()) => 0,
         Err(e) => {
             emit(&logging::line(Level::Error, "cannot start").with("error", e));
@@ -167,7 +174,7 @@ pub fn start(config: Config) -> i32 {
 }
 
 /// PROXY protocol and TLS settings, loaded and checked before listening.
-fn front(config: &Config) -> Result<stream::Front, String> {
+pub(crate) fn front(config: &Config) -> Result<stream::Front, String> {
     let proxy_protocol = if config.proxy_protocol {
         if config.proxy_protocol_trusted_ranges.is_empty() {
             return Err("--proxy-protocol needs at least one --proxy-protocol-trusted-range (config key proxy_protocol_trusted_ranges): the peers, such as your load balancer, whose headers are believed".to_string());
@@ -190,7 +197,7 @@ fn front(config: &Config) -> Result<stream::Front, String> {
 }
 
 /// `--resolver-address` values to socket addresses (names resolved once, now).
-fn resolver_servers(addresses: &[String]) -> Result<Vec<std::net::SocketAddr>, String> {
+pub(crate) fn resolver_servers(addresses: &[String]) -> Result<Vec<std::net::SocketAddr>, String> {
     use std::net::ToSocketAddrs as _;
     let mut out = Vec::new();
     for a in addresses {
