@@ -480,3 +480,97 @@ fn resolver_address_resolves_destinations_through_the_given_server() {
     let text = String::from_utf8_lossy(&body);
     assert!(text.ends_with("\n403"), "{text}");
 }
+
+#[test]
+fn proxy_protocol_header_comes_before_the_tls_handshake() {
+    if !in_private_netns("proxy_protocol_header_comes_before_the_tls_handshake") {
+        return;
+    }
+    let files = pki_files();
+    let origin = Origin::http(ok_response);
+    let url = format!("http://origin.test:{}/pp-tls", origin.addr.port());
+    let good = Some((files.good_cert.as_str(), files.good_key.as_str()));
+    let start = |trusted: &str| {
+        Proxy::start_with_env(
+            &[
+                &format!("--allow-address={}", origin.addr),
+                "--static-host=origin.test=127.0.0.1",
+                "--egress-acl-file",
+                &files.acl,
+                "--tls-server-bundle-file",
+                &files.bundle,
+                "--tls-client-ca-file",
+                &files.ca,
+                "--proxy-protocol",
+                &format!("--proxy-protocol-trusted-range={trusted}"),
+            ],
+            &[],
+        )
+    };
+
+    // Trusted: a v1 header, then the TLS handshake on the same connection
+    // (curl cannot send a header to a proxy, so this client is rustls).
+    let mut proxy = start("127.0.0.0/8");
+    let header = render_v1(&Addresses::Proxied {
+        source: "198.51.100.9:6000".parse().unwrap(),
+        destination: proxy.addr,
+    });
+    let request = format!("GET {url} HTTP/1.1\r\nHost: origin.test\r\nConnection: close\r\n\r\n");
+    let reply = tls_exchange(proxy.addr, &files, &header, request.as_bytes());
+    let reply = String::from_utf8_lossy(&reply);
+    assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+    assert!(reply.ends_with("hello from origin /pp-tls"), "{reply}");
+    let line = fields(&proxy.wait_msg("CANONICAL-PROXY-DECISION", 1));
+    assert_eq!(line["role"], "billing");
+    assert_eq!(line["source_addr"], "198.51.100.9:6000");
+    drop(proxy);
+
+    // Untrusted and without a header: the bytes read while looking for a
+    // header are replayed into the handshake.
+    let mut proxy = start("10.0.0.0/8");
+    let (ok, body, err) = curl_tls(&proxy, &files, good, &[], &url);
+    assert!(ok, "{err}");
+    assert_eq!(String::from_utf8_lossy(&body), "hello from origin /pp-tls");
+    let line = fields(&proxy.wait_msg("CANONICAL-PROXY-DECISION", 1));
+    assert_eq!(line["src_host_common_name"], "billing");
+    assert_eq!(origin.accepted(), 2);
+}
+
+/// Connect to `proxy`, send `prefix` in clear, then speak TLS with the good
+/// client certificate: send `request`, return everything read until close.
+fn tls_exchange(proxy: SocketAddr, files: &Files, prefix: &[u8], request: &[u8]) -> Vec<u8> {
+    use async_std::io::{ReadExt as _, WriteExt as _};
+    use rustls::pki_types::ServerName;
+    let pem = |path: &str| std::fs::read(path).unwrap();
+    let mut roots = rustls::RootCertStore::empty();
+    for c in rustls_pemfile::certs(&mut pem(&files.ca).as_slice()) {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let chain: Vec<_> = rustls_pemfile::certs(&mut pem(&files.good_cert).as_slice())
+        .map(Result::unwrap)
+        .collect();
+    let key = rustls_pemfile::private_key(&mut pem(&files.good_key).as_slice())
+        .unwrap()
+        .unwrap();
+    let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_client_auth_cert(chain, key)
+    .unwrap();
+    async_std::task::block_on(async {
+        let mut tcp = async_std::net::TcpStream::connect(proxy).await.unwrap();
+        tcp.write_all(prefix).await.unwrap();
+        let name = ServerName::try_from("127.0.0.1").unwrap().to_owned();
+        let connector = futures_rustls::TlsConnector::from(std::sync::Arc::new(config));
+        let mut tls = connector.connect(name, tcp).await.expect("TLS handshake");
+        tls.write_all(request).await.unwrap();
+        tls.flush().await.unwrap();
+        let mut out = Vec::new();
+        let read = tls.read_to_end(&mut out);
+        let _ = async_std::future::timeout(std::time::Duration::from_secs(20), read).await;
+        out
+    })
+}
