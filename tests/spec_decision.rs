@@ -6,7 +6,7 @@ use std::net::{IpAddr, SocketAddr};
 use serde::Deserialize;
 use smokescreen::core::acl::Acl;
 use smokescreen::core::addr::{AddressPolicy, SelfEndpoints, UserRange};
-use smokescreen::core::auth::{AuthMode, Password};
+use smokescreen::core::auth::{AuthMode, ClientCert, Password};
 use smokescreen::core::decision::{self, Policy, Refusal, RequestFacts};
 use smokescreen::core::head::{parse_request, HeadLimits, RequestForm};
 use smokescreen::core::record::{Client, ProxyType};
@@ -42,7 +42,18 @@ struct Case {
     extra: Option<String>,
     answers: Option<Vec<IpAddr>>,
     dns_error: Option<String>,
+    /// `cert` (the certificate alone) or `cert+password` (both required).
+    mtls: Option<String>,
+    /// The connection's verified client certificate.
+    cert: Option<CertCase>,
     expect: Expect,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CertCase {
+    cn: Option<String>,
+    ou: Option<String>,
 }
 
 fn fly() -> String {
@@ -92,10 +103,14 @@ fn run(case: &Case, acls: &BTreeMap<String, String>) -> Result<Got, String> {
             .collect::<Result<Vec<_>, _>>()
     };
     let policy = Policy {
-        auth: if case.unauthenticated {
-            AuthMode::Unauthenticated
-        } else {
-            AuthMode::Password(Password::new("pw"))
+        auth: match (case.mtls.as_deref(), case.unauthenticated) {
+            (Some("cert"), _) => AuthMode::ClientCertificate { password: None },
+            (Some("cert+password"), _) => AuthMode::ClientCertificate {
+                password: Some(Password::new("pw")),
+            },
+            (Some(other), _) => return Err(format!("unknown mtls mode {other}")),
+            (None, true) => AuthMode::Unauthenticated,
+            (None, false) => AuthMode::Password(Password::new("pw")),
         },
         acl: Some(acl),
         addresses: AddressPolicy::new(
@@ -130,22 +145,27 @@ fn run(case: &Case, acls: &BTreeMap<String, String>) -> Result<Got, String> {
         listen: case.listen.clone(),
         local_ip: None,
     };
+    let cert = case.cert.as_ref().map(|c| ClientCert {
+        common_name: c.cn.clone(),
+        organization_unit: c.ou.clone(),
+    });
     let outcome =
-        decision::before_dns(&policy, target, proxy_type, &head.headers).and_then(|pending| {
-            let literal;
-            let answers: Result<&[IpAddr], &str> = match &pending.lookup {
-                decision::Lookup::Literal(ip) => {
-                    literal = [*ip];
-                    Ok(&literal)
-                }
-                decision::Lookup::Name(_) => match (&case.answers, &case.dns_error) {
-                    (_, Some(e)) => Err(e.as_str()),
-                    (Some(a), None) => Ok(a.as_slice()),
-                    (None, None) => Ok(&[]),
-                },
-            };
-            decision::after_dns(&policy, pending.clone(), answers, &me)
-        });
+        decision::before_dns_for(&policy, target, proxy_type, &head.headers, cert.as_ref())
+            .and_then(|pending| {
+                let literal;
+                let answers: Result<&[IpAddr], &str> = match &pending.lookup {
+                    decision::Lookup::Literal(ip) => {
+                        literal = [*ip];
+                        Ok(&literal)
+                    }
+                    decision::Lookup::Name(_) => match (&case.answers, &case.dns_error) {
+                        (_, Some(e)) => Err(e.as_str()),
+                        (Some(a), None) => Ok(a.as_slice()),
+                        (None, None) => Ok(&[]),
+                    },
+                };
+                decision::after_dns(&policy, pending.clone(), answers, &me)
+            });
     let facts = RequestFacts::from_headers(
         "id".into(),
         Client::plain("127.0.0.1:1".parse().unwrap()),
