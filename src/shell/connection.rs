@@ -56,7 +56,13 @@ pub async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr) {
         let policy = shared.policy();
         let keep_going = match &head.form {
             RequestForm::Origin(_) => {
-                let _ = write_all(&stream, &reply::non_proxy_request().to_bytes()).await;
+                let reply = reply::non_proxy_request();
+                let _ = write_all(&stream, &reply.to_bytes()).await;
+                emit(
+                    &logging::line(Level::Warning, "non-proxy request refused")
+                        .with("source_addr", peer.to_string())
+                        .with("status", reply.status),
+                );
                 false
             }
             RequestForm::Connect(target) => {

@@ -378,3 +378,43 @@ pub fn fields(line: &str) -> HashMap<String, String> {
         .into_iter()
         .collect()
 }
+
+impl Proxy {
+    /// Start the real binary through a wrapper command (e.g. `prlimit`, which
+    /// execs it, so the pid is the proxy's). The caller adds every argument,
+    /// including `--listen-ip 127.0.0.1 --listen-port 0`, and the environment.
+    pub fn spawn(mut cmd: Command) -> Proxy {
+        let mut child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn proxy");
+        let stderr = child.stderr.take().expect("stderr");
+        let (tx, rx) = channel();
+        thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut proxy = Proxy {
+            child,
+            addr: "0.0.0.0:0".parse().unwrap(),
+            lines: rx,
+            seen: Vec::new(),
+        };
+        let start =
+            proxy.wait_line(|l| l.contains("msg=starting") || l.contains("\"msg\":\"starting\""));
+        let addr = field(&start, "listen_addr")
+            .or_else(|| {
+                let v: serde_json::Value = serde_json::from_str(&start).ok()?;
+                v["listen_addr"].as_str().map(str::to_string)
+            })
+            .expect("listen_addr in starting line");
+        proxy.addr = addr.parse().expect("listen addr");
+        proxy
+    }
+}
