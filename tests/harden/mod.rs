@@ -34,6 +34,23 @@ pub fn thread_count(pid: u32) -> u64 {
     status_field(pid, "Threads:")
 }
 
+/// The names of `pid`'s threads, for failure messages.
+pub fn thread_names(pid: u32) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .filter_map(|e| {
+                    let comm = std::fs::read_to_string(e.path().join("comm")).ok()?;
+                    let wchan = std::fs::read_to_string(e.path().join("wchan")).unwrap_or_default();
+                    Some(format!("{}:{}", comm.trim(), wchan.trim()))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
 /// Resident set size of `pid`, KiB.
 pub fn rss_kib(pid: u32) -> u64 {
     status_field(pid, "VmRSS:")
@@ -55,10 +72,11 @@ pub fn wait_for(what: &str, limit: Duration, mut cond: impl FnMut() -> Result<()
 }
 
 /// The proxy's descriptors and threads, to compare after a fault.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct Baseline {
     pub fds: usize,
     pub threads: u64,
+    pub names: Vec<String>,
 }
 
 impl Baseline {
@@ -66,6 +84,7 @@ impl Baseline {
         Baseline {
             fds: fd_count(pid),
             threads: thread_count(pid),
+            names: thread_names(pid),
         }
     }
 
@@ -78,8 +97,11 @@ impl Baseline {
                 Ok(())
             } else {
                 Err(format!(
-                    "fds {fds} (baseline {}), threads {threads} (baseline {})",
-                    self.fds, self.threads
+                    "fds {fds} (baseline {}), threads {threads} {:?} (baseline {} {:?})",
+                    self.fds,
+                    thread_names(pid),
+                    self.threads,
+                    self.names
                 ))
             }
         });
