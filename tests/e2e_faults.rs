@@ -70,7 +70,11 @@ fn warm_up(proxy: &mut Proxy, ok: &Origin, echo: &Origin) {
     .unwrap();
     t.shutdown(Shutdown::Write).unwrap();
     let got = read_all(&mut t);
-    assert!(got.ends_with(b"\r\n\r\nx"), "{:?}", String::from_utf8_lossy(&got));
+    assert!(
+        got.ends_with(b"\r\n\r\nx"),
+        "{:?}",
+        String::from_utf8_lossy(&got)
+    );
     proxy.wait_msg("CANONICAL-PROXY-CN-CLOSE", 1);
 }
 
@@ -170,10 +174,16 @@ fn upstream_and_client_faults_are_answered_logged_and_leak_nothing() {
     let got = read_all(&mut s);
     let text = String::from_utf8_lossy(&got);
     assert_eq!(status_of(&got), Some(504), "{text}");
-    assert!(text.ends_with("Timed out reading response from remote host after 1s\n"), "{text}");
+    assert!(
+        text.ends_with("Timed out reading response from remote host after 1s\n"),
+        "{text}"
+    );
     let d = next_decision(&mut proxy);
     assert_eq!(d["level"], "error");
-    assert_eq!(d["error"], "Timed out reading response from remote host after 1s");
+    assert_eq!(
+        d["error"],
+        "Timed out reading response from remote host after 1s"
+    );
     assert_eq!(d["dst_port"], silent.addr.port().to_string());
     silent_release.send(()).unwrap();
     drop(s);
@@ -212,7 +222,10 @@ fn upstream_and_client_faults_are_answered_logged_and_leak_nothing() {
     let got = read_all(&mut s);
     let text = String::from_utf8_lossy(&got);
     assert_eq!(status_of(&got), Some(200), "{text}");
-    assert!(text.ends_with(&"h".repeat(50)) && !text.contains(&"h".repeat(51)), "{text}");
+    assert!(
+        text.ends_with(&"h".repeat(50)) && !text.contains(&"h".repeat(51)),
+        "{text}"
+    );
     let d = next_decision(&mut proxy);
     assert_eq!(d["level"], "error");
     assert_eq!(
@@ -287,7 +300,8 @@ fn dns_that_never_answers_times_out_and_leaks_nothing() {
         let mut held: Vec<(Vec<u8>, std::net::SocketAddr)> = Vec::new();
         let mut released = false;
         let mut buf = [0u8; 1500];
-        udp.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+        udp.set_read_timeout(Some(Duration::from_millis(50)))
+            .unwrap();
         loop {
             if !released && release_rx.try_recv().is_ok() {
                 released = true;
@@ -342,7 +356,9 @@ fn dns_that_never_answers_times_out_and_leaks_nothing() {
     let text = String::from_utf8_lossy(&got);
     assert_eq!(status_of(&got), Some(502), "{text}");
     assert!(
-        text.ends_with("Failed to resolve remote hostname: lookup slow.example: timed out after 500ms\n"),
+        text.ends_with(
+            "Failed to resolve remote hostname: lookup slow.example: timed out after 500ms\n"
+        ),
         "{text}"
     );
     query_rx

@@ -129,7 +129,10 @@ fn fill(template: &str, port: u16) -> Vec<u8> {
         .into_bytes()
 }
 
-fn delta(before: &HashMap<IpAddr, usize>, after: &HashMap<IpAddr, usize>) -> BTreeMap<String, usize> {
+fn delta(
+    before: &HashMap<IpAddr, usize>,
+    after: &HashMap<IpAddr, usize>,
+) -> BTreeMap<String, usize> {
     after
         .iter()
         .filter_map(|(ip, n)| {
@@ -158,18 +161,23 @@ fn run_case(proxy: &mut Proxy, catch: &CatchAll, port: u16, case: &Case) -> Vec<
             problems.push(format!("{responses} responses, expected one: {text:?}"));
         }
     }
-    let line = proxy.next_matching(|l| {
-        field(l, "msg").is_some_and(|m| OUTCOME_MSGS.contains(&m.as_str()))
-    });
+    let line = proxy
+        .next_matching(|l| field(l, "msg").is_some_and(|m| OUTCOME_MSGS.contains(&m.as_str())));
     let got = fields(&line);
     for (key, want) in &case.log {
         if got.get(key) != Some(want) {
-            problems.push(format!("log {key}: expected {want:?}, got {:?}", got.get(key)));
+            problems.push(format!(
+                "log {key}: expected {want:?}, got {:?}",
+                got.get(key)
+            ));
         }
     }
     for key in &case.absent {
         if got.contains_key(key) {
-            problems.push(format!("log has {key}={:?}, which must be absent", got[key]));
+            problems.push(format!(
+                "log has {key}={:?}, which must be absent",
+                got[key]
+            ));
         }
     }
     let seen = delta(&before, &catch.snapshot());
@@ -195,7 +203,11 @@ fn hostile_matrix() {
     // Every address the matrix names goes on lo, so a dial to it would
     // reach the counting listener instead of failing unseen.
     let mut ips: Vec<IpAddr> = vec!["8.8.8.8".parse().unwrap()];
-    ips.extend(spec.deny_table.iter().map(|r| r.ip.parse::<IpAddr>().unwrap()));
+    ips.extend(
+        spec.deny_table
+            .iter()
+            .map(|r| r.ip.parse::<IpAddr>().unwrap()),
+    );
     for h in &spec.static_hosts {
         let (_, list) = h.split_once('=').unwrap();
         ips.extend(list.split(',').map(|ip| ip.parse::<IpAddr>().unwrap()));
@@ -249,7 +261,11 @@ fn hostile_matrix() {
         total, expected,
         "connections reached addresses the matrix does not allow"
     );
-    assert!(cases.len() > 200, "the matrix shrank: {} cases", cases.len());
+    assert!(
+        cases.len() > 200,
+        "the matrix shrank: {} cases",
+        cases.len()
+    );
 }
 
 /// Hostile text that a client controls and that reaches a log line. (Control
@@ -352,7 +368,11 @@ fn check_integrity(proxy: &mut Proxy, json: bool) {
             let keys: Vec<&str> = parsed.0.iter().map(|(k, _)| k.as_str()).collect();
             let mut unique = keys.clone();
             unique.dedup();
-            assert_eq!(keys.len(), unique.len(), "duplicated key (forged field): {line}");
+            assert_eq!(
+                keys.len(),
+                unique.len(),
+                "duplicated key (forged field): {line}"
+            );
             msg = parsed.get("msg").unwrap_or_default().to_string();
             if let Some(t) = parsed.get("trace_id") {
                 trace_ids.push(t.to_string());
@@ -360,7 +380,8 @@ fn check_integrity(proxy: &mut Proxy, json: bool) {
         }
         assert_ne!(msg, "FORGED", "a forged line: {line}");
         assert!(
-            !line.contains("level=error msg=FORGED") || line.contains("\\\" level=error msg=FORGED"),
+            !line.contains("level=error msg=FORGED")
+                || line.contains("\\\" level=error msg=FORGED"),
             "an unquoted forged field: {line}"
         );
     }

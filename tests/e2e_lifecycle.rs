@@ -31,7 +31,11 @@ fn open_tunnel(proxy: SocketAddr, target: SocketAddr) -> TcpStream {
         assert_eq!(s.read(&mut byte).unwrap(), 1, "EOF in CONNECT reply");
         head.push(byte[0]);
     }
-    assert!(head.starts_with(b"HTTP/1.1 200 "), "{}", String::from_utf8_lossy(&head));
+    assert!(
+        head.starts_with(b"HTTP/1.1 200 "),
+        "{}",
+        String::from_utf8_lossy(&head)
+    );
     s
 }
 
@@ -58,9 +62,11 @@ fn pump(mut s: TcpStream, stop: Arc<AtomicBool>, seed: u8) -> Pump {
             counter.fetch_add(4096, Ordering::SeqCst);
             round = round.wrapping_add(1);
         }
-        s.shutdown(Shutdown::Write).map_err(|e| format!("shutdown: {e}"))?;
+        s.shutdown(Shutdown::Write)
+            .map_err(|e| format!("shutdown: {e}"))?;
         let mut rest = Vec::new();
-        s.read_to_end(&mut rest).map_err(|e| format!("drain: {e}"))?;
+        s.read_to_end(&mut rest)
+            .map_err(|e| format!("drain: {e}"))?;
         if !rest.is_empty() {
             return Err(format!("{} unexpected bytes", rest.len()));
         }
@@ -72,7 +78,10 @@ fn pump(mut s: TcpStream, stop: Arc<AtomicBool>, seed: u8) -> Pump {
 /// Wait until every pump has moved at least `more` bytes past `from`.
 fn wait_progress(pumps: &[Pump], from: &[u64], more: u64) {
     wait_for("tunnels carry data", Duration::from_secs(20), || {
-        let now: Vec<u64> = pumps.iter().map(|p| p.echoed.load(Ordering::SeqCst)).collect();
+        let now: Vec<u64> = pumps
+            .iter()
+            .map(|p| p.echoed.load(Ordering::SeqCst))
+            .collect();
         if now.iter().zip(from).all(|(n, f)| *n >= f + more) {
             Ok(())
         } else {
@@ -82,7 +91,10 @@ fn wait_progress(pumps: &[Pump], from: &[u64], more: u64) {
 }
 
 fn counts(pumps: &[Pump]) -> Vec<u64> {
-    pumps.iter().map(|p| p.echoed.load(Ordering::SeqCst)).collect()
+    pumps
+        .iter()
+        .map(|p| p.echoed.load(Ordering::SeqCst))
+        .collect()
 }
 
 const ACL_OPEN: &str = "version: v1\nservices:\n  - name: authed\n    project: users\n    action: open\ndefault:\n  project: other\n  action: enforce\n";
@@ -102,7 +114,13 @@ fn sighup_reload_keeps_busy_tunnels_and_applies_the_new_acl() {
     ]);
     let stop = Arc::new(AtomicBool::new(false));
     let pumps: Vec<Pump> = (0..3)
-        .map(|i| pump(open_tunnel(proxy.addr, echo.addr), Arc::clone(&stop), i * 50))
+        .map(|i| {
+            pump(
+                open_tunnel(proxy.addr, echo.addr),
+                Arc::clone(&stop),
+                i * 50,
+            )
+        })
         .collect();
     wait_progress(&pumps, &[0, 0, 0], 64 * 1024);
 
@@ -134,13 +152,21 @@ fn sighup_reload_keeps_busy_tunnels_and_applies_the_new_acl() {
     stop.store(true, Ordering::SeqCst);
     let mut totals = Vec::new();
     for p in pumps {
-        totals.push(p.handle.join().unwrap().expect("tunnel survived the reload"));
+        totals.push(
+            p.handle
+                .join()
+                .unwrap()
+                .expect("tunnel survived the reload"),
+        );
     }
     for n in 1..=3 {
         let close = fields(&proxy.wait_msg("CANONICAL-PROXY-CN-CLOSE", n));
         assert_eq!(close["error"], "", "{close:?}");
         let bytes: u64 = close["bytes_in"].parse().unwrap();
-        assert!(totals.contains(&bytes), "bytes_in {bytes} not in {totals:?}");
+        assert!(
+            totals.contains(&bytes),
+            "bytes_in {bytes} not in {totals:?}"
+        );
     }
 }
 
@@ -156,7 +182,13 @@ fn sigterm_drains_busy_tunnels_and_refuses_new_connections() {
     ]);
     let stop = Arc::new(AtomicBool::new(false));
     let pumps: Vec<Pump> = (0..3)
-        .map(|i| pump(open_tunnel(proxy.addr, echo.addr), Arc::clone(&stop), i * 70))
+        .map(|i| {
+            pump(
+                open_tunnel(proxy.addr, echo.addr),
+                Arc::clone(&stop),
+                i * 70,
+            )
+        })
         .collect();
     wait_progress(&pumps, &[0, 0, 0], 64 * 1024);
     proxy.signal("TERM");
@@ -173,7 +205,10 @@ fn sigterm_drains_busy_tunnels_and_refuses_new_connections() {
     stop.store(true, Ordering::SeqCst);
     let started = Instant::now();
     for p in pumps {
-        p.handle.join().unwrap().expect("tunnel finished cleanly during the drain");
+        p.handle
+            .join()
+            .unwrap()
+            .expect("tunnel finished cleanly during the drain");
     }
     for n in 1..=3 {
         let close = fields(&proxy.wait_msg("CANONICAL-PROXY-CN-CLOSE", n));
@@ -182,9 +217,15 @@ fn sigterm_drains_busy_tunnels_and_refuses_new_connections() {
     proxy.wait_msg("\"shutdown complete\"", 1);
     let status = proxy.wait_exit();
     assert!(status.success(), "{status}");
-    assert!(started.elapsed() < Duration::from_secs(20), "drain took the whole exit timeout");
     assert!(
-        !proxy.seen.iter().any(|l| l.contains("exit timeout reached")),
+        started.elapsed() < Duration::from_secs(20),
+        "drain took the whole exit timeout"
+    );
+    assert!(
+        !proxy
+            .seen
+            .iter()
+            .any(|l| l.contains("exit timeout reached")),
         "tunnels were cut although they finished in time"
     );
 }

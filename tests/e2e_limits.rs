@@ -78,10 +78,17 @@ fn request_rate_over_the_burst_gets_429() {
         assert_eq!(body, b"ok");
     }
     let (head, body) = get(&proxy, &origin, "/r2");
-    assert!(head.starts_with("HTTP/1.1 429 Too Many Requests\r\n"), "{head}");
+    assert!(
+        head.starts_with("HTTP/1.1 429 Too Many Requests\r\n"),
+        "{head}"
+    );
     assert_eq!(header(&head, "retry-after").as_deref(), Some("1"));
     assert_eq!(body, b"Proxy rate limit exceeded. Please retry later.\n");
-    assert_eq!(origin.accepted(), 2, "a rate-limited request reached the origin");
+    assert_eq!(
+        origin.accepted(),
+        2,
+        "a rate-limited request reached the origin"
+    );
     assert_limit_line(&mut proxy, 1, "max_request_rate", "429");
     let line = fields(&proxy.wait_msg("\"request refused by a proxy limit\"", 1));
     assert_eq!(line["requested_host"], origin.addr.to_string());
@@ -139,7 +146,10 @@ fn concurrent_requests_over_the_limit_get_503() {
         .recv_timeout(Duration::from_secs(20))
         .expect("the first request reaches the origin");
     let (head, body) = get(&proxy, &origin, "/second");
-    assert!(head.starts_with("HTTP/1.1 503 Service Unavailable\r\n"), "{head}");
+    assert!(
+        head.starts_with("HTTP/1.1 503 Service Unavailable\r\n"),
+        "{head}"
+    );
     assert_eq!(header(&head, "retry-after").as_deref(), Some("1"));
     assert_eq!(body, b"Proxy overloaded. Please retry later.\n");
     assert_limit_line(&mut proxy, 1, "max_concurrent_requests", "503");
@@ -163,7 +173,10 @@ fn concurrent_requests_over_the_limit_get_503() {
         let mut buf = Vec::new();
         read_response(&mut s, &mut buf).0
     });
-    waiter.join().unwrap().expect("third request reaches the origin");
+    waiter
+        .join()
+        .unwrap()
+        .expect("third request reaches the origin");
     release.send(()).unwrap();
     let head = third.join().unwrap();
     assert!(head.starts_with("HTTP/1.1 200 "), "{head}");
@@ -200,15 +213,24 @@ fn concurrent_tunnels_over_the_limit_get_429() {
     let mut all = Vec::new();
     s.read_to_end(&mut all).unwrap();
     let text = String::from_utf8_lossy(&all);
-    assert!(text.starts_with("HTTP/1.1 429 Too Many Requests\r\n"), "{text}");
+    assert!(
+        text.starts_with("HTTP/1.1 429 Too Many Requests\r\n"),
+        "{text}"
+    );
     assert!(text.contains("\r\nRetry-After: 1\r\n"), "{text}");
-    assert!(text.ends_with("\r\n\r\nmaximum concurrent connect tunnels exceeded\n"), "{text}");
+    assert!(
+        text.ends_with("\r\n\r\nmaximum concurrent connect tunnels exceeded\n"),
+        "{text}"
+    );
     assert_eq!(echo.accepted(), 1, "the refused tunnel was dialled");
     assert_limit_line(&mut proxy, 1, "max_concurrent_connect_tunnels", "429");
     first.shutdown(Shutdown::Both).unwrap();
     proxy.wait_msg("CANONICAL-PROXY-CN-CLOSE", 1);
     let (_second, head) = open_tunnel(&proxy, &target);
-    assert!(head.starts_with("HTTP/1.1 200 "), "slot not returned: {head}");
+    assert!(
+        head.starts_with("HTTP/1.1 200 "),
+        "slot not returned: {head}"
+    );
 }
 
 #[test]
@@ -228,7 +250,10 @@ fn connections_over_the_cap_get_503_and_close() {
     c.read_to_end(&mut all).unwrap();
     let text = String::from_utf8_lossy(&all);
     assert!(text.starts_with("HTTP/1.1 503 "), "{text}");
-    assert!(text.ends_with("Proxy overloaded. Please retry later.\n"), "{text}");
+    assert!(
+        text.ends_with("Proxy overloaded. Please retry later.\n"),
+        "{text}"
+    );
     drop(a);
     // The freed slot is noticed when the proxy reads the EOF: retry a
     // bounded number of times, each a full exchange.
@@ -272,7 +297,10 @@ fn slowloris_head_is_cut_at_the_header_timeout() {
     let _ = stop_tx.send(());
     let sent = dribbler.join().unwrap();
     let text = String::from_utf8_lossy(&all);
-    assert!(text.starts_with("HTTP/1.1 408 Request Timeout\r\n"), "{text}");
+    assert!(
+        text.starts_with("HTTP/1.1 408 Request Timeout\r\n"),
+        "{text}"
+    );
     assert!(
         elapsed >= Duration::from_millis(500) && elapsed < Duration::from_secs(5),
         "cut after {elapsed:?}"
@@ -311,7 +339,11 @@ fn idle_tunnel_and_idle_keep_alive_are_closed() {
     let mut rest = Vec::new();
     let _ = t.read_to_end(&mut rest);
     assert!(rest.is_empty());
-    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
     let close = fields(&proxy.wait_msg("CANONICAL-PROXY-CN-CLOSE", 1));
     assert_eq!(close["error"], "idle timeout after 500ms");
     assert_eq!(close["bytes_in"], "4");
@@ -347,7 +379,11 @@ fn accept_survives_fd_exhaustion_and_recovers() {
     // uses now (descriptors it inherited count, so the limit is relative).
     let limit = fd_count(pid) + 12;
     let status = Command::new("prlimit")
-        .args(["--pid", &pid.to_string(), &format!("--nofile={limit}:{limit}")])
+        .args([
+            "--pid",
+            &pid.to_string(),
+            &format!("--nofile={limit}:{limit}"),
+        ])
         .status()
         .expect("prlimit (util-linux)");
     assert!(status.success(), "prlimit failed");
@@ -372,7 +408,10 @@ fn accept_survives_fd_exhaustion_and_recovers() {
     let mut echoed = [0u8; 4];
     t.read_exact(&mut echoed).unwrap();
     assert_eq!(&echoed, b"back");
-    assert!(proxy.child.try_wait().unwrap().is_none(), "the proxy exited");
+    assert!(
+        proxy.child.try_wait().unwrap().is_none(),
+        "the proxy exited"
+    );
     let failures = proxy
         .seen
         .iter()

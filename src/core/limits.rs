@@ -150,9 +150,7 @@ pub fn fd_budget_warning(max_connections: usize, soft_nofile: u64) -> Option<Str
 /// The soft "Max open files" value from the text of `/proc/self/limits`
 /// (`None` when absent or `unlimited`).
 pub fn parse_soft_nofile(limits: &str) -> Option<u64> {
-    let line = limits
-        .lines()
-        .find(|l| l.starts_with("Max open files"))?;
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
     line.trim_start_matches("Max open files")
         .split_whitespace()
         .next()?
@@ -217,7 +215,10 @@ mod tests {
         let tunnels = text(LimitRefusal::TooManyTunnels);
         assert!(tunnels.starts_with("HTTP/1.1 429 "));
         assert!(tunnels.ends_with("maximum concurrent connect tunnels exceeded\n"));
-        assert_eq!(LimitRefusal::TooManyTunnels.setting(), "max_concurrent_connect_tunnels");
+        assert_eq!(
+            LimitRefusal::TooManyTunnels.setting(),
+            "max_concurrent_connect_tunnels"
+        );
     }
 
     #[test]
@@ -232,7 +233,10 @@ mod tests {
                       Max cpu time              unlimited            unlimited            seconds   \n\
                       Max open files            1024                 524288               files     \n";
         assert_eq!(parse_soft_nofile(limits), Some(1024));
-        assert_eq!(parse_soft_nofile("Max open files unlimited unlimited files"), None);
+        assert_eq!(
+            parse_soft_nofile("Max open files unlimited unlimited files"),
+            None
+        );
         assert_eq!(parse_soft_nofile(""), None);
     }
 

@@ -117,7 +117,14 @@ pub fn add_to_lo(ip: IpAddr) -> bool {
         IpAddr::V6(_) => ("-6", 128),
     };
     std::process::Command::new("ip")
-        .args([family, "addr", "add", &format!("{ip}/{prefix}"), "dev", "lo"])
+        .args([
+            family,
+            "addr",
+            "add",
+            &format!("{ip}/{prefix}"),
+            "dev",
+            "lo",
+        ])
         .stderr(std::process::Stdio::null())
         .status()
         .is_ok_and(|s| s.success())
@@ -193,7 +200,10 @@ pub fn exchange(proxy: SocketAddr, request: &[u8]) -> Vec<u8> {
             Ok(0) => break,
             Ok(n) => out.extend_from_slice(&chunk[..n]),
             Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break,
-            Err(e) => panic!("reading the answer: {e} after {:?}", String::from_utf8_lossy(&out)),
+            Err(e) => panic!(
+                "reading the answer: {e} after {:?}",
+                String::from_utf8_lossy(&out)
+            ),
         }
     }
     out
