@@ -278,7 +278,7 @@ async fn connect(
     eager: Vec<u8>,
     permits: (Permit<'_>, Permit<'_>),
 ) {
-    let (request_permit, _tunnel_permit) = permits;
+    let (request_permit, tunnel_permit) = permits;
     let start = logging::now();
     let facts = facts(&head, peer, start);
     let outcome = match decide(shared, policy, me, target, &head, ProxyType::Connect).await {
@@ -303,6 +303,8 @@ async fn connect(
     let started = Instant::now();
     let stop = closed(&shared.force_stop);
     let stats = tunnel::run(client, upstream, eager, shared.settings.idle_timeout, stop).await;
+    // The tunnel is closed: free its slot before saying so in the log.
+    drop(tunnel_permit);
     let end = logging::now();
     let record = CloseRecord {
         id: facts.id.clone(),
