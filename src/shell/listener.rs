@@ -33,12 +33,14 @@ pub async fn run(params: ServerParams) -> Result<(), String> {
     let bound = listener
         .local_addr()
         .map_err(|e| format!("listen on {}: {e}", params.listen))?;
+    let installed = signals::install()?;
     let (shared, triggers) =
         Shared::new(params.policy, params.settings, params.resolver, vec![bound]);
     task::spawn(signals::handle(
         Arc::clone(&shared),
         triggers,
         params.acl_source,
+        installed,
     ));
 
     // Each connection holds a clone of `alive`; when all are dropped, `done` closes.
