@@ -11,6 +11,7 @@ pub mod auth;
 pub mod decision;
 pub mod framing;
 pub mod head;
+pub mod limits;
 pub mod record;
 pub mod reply;
 pub mod target;

@@ -9,6 +9,7 @@ use async_std::channel::{Receiver, Sender};
 
 use crate::core::decision::Policy;
 use crate::core::head::HeadLimits;
+use crate::shell::limits::{LimitSettings, Limiter};
 use crate::shell::resolve::Resolver;
 
 /// Timeouts and bounds the shell applies.
@@ -19,6 +20,8 @@ pub struct Settings {
     pub connect_timeout: Duration,
     pub idle_timeout: Option<Duration>,
     pub exit_timeout: Duration,
+    /// Request and tunnel limits (`--max-*`).
+    pub limits: LimitSettings,
 }
 
 /// Shared by all connections.
@@ -26,6 +29,8 @@ pub struct Shared {
     policy: RwLock<Arc<Policy>>,
     pub settings: Settings,
     pub resolver: Resolver,
+    /// Rate and concurrency limits, shared by every connection.
+    pub limiter: Limiter,
     /// Every address this process listens on (self-connection defence).
     pub listen: Vec<SocketAddr>,
     /// Closed when draining starts: idle keep-alive connections stop waiting.
@@ -51,6 +56,7 @@ impl Shared {
         let (stop_tx, stop_rx) = async_std::channel::bounded(1);
         let shared = Shared {
             policy: RwLock::new(Arc::new(policy)),
+            limiter: Limiter::new(settings.limits.clone()),
             settings,
             resolver,
             listen,
