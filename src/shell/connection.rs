@@ -22,6 +22,7 @@ use crate::core::target::Target;
 use crate::core::time::Timestamp;
 use crate::shell::forward::{self, Upstream};
 use crate::shell::io::{read_more_timeout, write_all};
+use crate::shell::limits::{self, Permit};
 use crate::shell::logging::{self, emit};
 use crate::shell::metrics;
 use crate::shell::state::{closed, Shared};
@@ -51,7 +52,7 @@ pub async fn serve(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr) {
     let mut upstream: Option<Upstream> = None;
     let mut first = true;
     loop {
-        let head = match read_head(&shared, &stream, &mut buf, first).await {
+        let head = match read_head(&shared, &stream, peer, &mut buf, first).await {
             HeadRead::Head(h) => h,
             HeadRead::Closed => break,
             HeadRead::Invalid(err) => {
@@ -61,25 +62,48 @@ pub async fn serve(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr) {
         };
         first = false;
         buf.drain(..head.head_len);
+        let requested = decision::request_target(&head).map(|(t, _)| t.requested.clone());
+        let permit = match shared.limiter.admit_request() {
+            Ok(p) => p,
+            Err(refusal) => {
+                limits::refuse(&stream, peer, requested.as_deref(), refusal).await;
+                break;
+            }
+        };
         let policy = shared.policy();
         let keep_going = match &head.form {
             RequestForm::Origin(_) => {
-                let _ = write_all(&stream, &reply::non_proxy_request().to_bytes()).await;
+                let reply = reply::non_proxy_request();
+                let _ = write_all(&stream, &reply.to_bytes()).await;
+                emit(
+                    &logging::line(Level::Warning, "non-proxy request refused")
+                        .with("source_addr", peer.to_string())
+                        .with("status", reply.status),
+                );
                 false
             }
             RequestForm::Connect(target) => {
                 let target = target.clone();
-                connect(
-                    &shared,
-                    &policy,
-                    &me,
-                    stream.clone(),
-                    (peer, cert),
-                    &target,
-                    head,
-                    std::mem::take(&mut buf),
-                )
-                .await;
+                match shared.limiter.admit_tunnel() {
+                    Ok(tunnel_permit) => {
+                        let permits = (permit, tunnel_permit);
+                        connect(
+                            &shared,
+                            &policy,
+                            &me,
+                            stream.clone(),
+                            (peer, cert),
+                            &target,
+                            head,
+                            std::mem::take(&mut buf),
+                            permits,
+                        )
+                        .await;
+                    }
+                    Err(refusal) => {
+                        limits::refuse(&stream, peer, requested.as_deref(), refusal).await;
+                    }
+                }
                 false
             }
             RequestForm::Absolute(uri) => {
@@ -119,6 +143,7 @@ enum HeadRead {
 async fn read_head(
     shared: &Shared,
     stream: &ClientStream,
+    peer: SocketAddr,
     buf: &mut Vec<u8>,
     first: bool,
 ) -> HeadRead {
@@ -157,12 +182,14 @@ async fn read_head(
             Ok(0) => return HeadRead::Closed,
             Ok(_) => {}
             Err(e) if e.kind() == std::io::ErrorKind::TimedOut && !buf.is_empty() => {
-                // A partial head that never completed: tell the client why.
-                let _ = write_all(
-                    stream,
-                    &Reply::text(408, "timed out reading the request head\n").to_bytes(),
-                )
-                .await;
+                // A partial head that never completed (slowloris): tell the client why.
+                let reply = Reply::text(408, "timed out reading the request head\n");
+                let _ = write_all(stream, &reply.to_bytes()).await;
+                let line = logging::line(Level::Warning, "request head timed out")
+                    .with("bytes_received", buf.len() as u64)
+                    .with("status", reply.status)
+                    .with("source_addr", peer.to_string());
+                emit(&line);
                 return HeadRead::Closed;
             }
             Err(_) => return HeadRead::Closed,
@@ -310,7 +337,9 @@ async fn connect(
     target: &Target,
     head: RequestHead,
     eager: Vec<u8>,
+    permits: (Permit<'_>, Permit<'_>),
 ) {
+    let (request_permit, tunnel_permit) = permits;
     let start = logging::now();
     let facts = facts(&head, peer, cert, start);
     let outcome = match decide(shared, policy, me, target, &head, ProxyType::Connect, cert).await {
@@ -330,12 +359,16 @@ async fn connect(
     if write_all(&client, CONNECT_ESTABLISHED).await.is_err() {
         return;
     }
+    // The request is answered; from here on only the tunnel cap applies.
+    drop(request_permit);
     let started = Instant::now();
     let stop = closed(&shared.force_stop);
     let open_tunnel = metrics::get().tunnel_opened();
     let stats = tunnel::run(client, upstream, eager, shared.settings.idle_timeout, stop).await;
     metrics::get().tunnel_closed(&stats, started.elapsed());
     drop(open_tunnel);
+    // The tunnel is closed: free its slot before saying so in the log.
+    drop(tunnel_permit);
     let end = logging::now();
     let record = CloseRecord {
         id: facts.id.clone(),

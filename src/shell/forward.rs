@@ -171,6 +171,7 @@ pub async fn exchange(
                 };
             }
             Err(Failure::Upstream(e)) => return fail(client, 502, &e).await,
+            Err(Failure::Timeout(e)) => return fail(client, 504, &e).await,
         }
     }
 }
@@ -179,6 +180,8 @@ enum Failure {
     /// The upstream closed before any response byte (a stale keep-alive connection).
     Stale,
     Upstream(String),
+    /// No response byte within the idle timeout.
+    Timeout(String),
     Client(String),
 }
 
@@ -248,15 +251,16 @@ async fn send_and_read_head(
             }
         }
         let was_empty = conn.buf.is_empty();
-        match async_std::io::timeout(
-            shared
-                .settings
-                .idle_timeout
-                .unwrap_or(std::time::Duration::from_secs(300)),
-            read_more(&conn.stream, &mut conn.buf),
-        )
-        .await
-        {
+        let limit = shared
+            .settings
+            .idle_timeout
+            .unwrap_or(std::time::Duration::from_secs(300));
+        match async_std::io::timeout(limit, read_more(&conn.stream, &mut conn.buf)).await {
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
+                return Err(Failure::Timeout(format!(
+                    "Timed out reading response from remote host after {limit:?}"
+                )))
+            }
             Ok(0) | Err(_) if was_empty => return Err(Failure::Stale),
             Ok(0) => {
                 return Err(Failure::Upstream(

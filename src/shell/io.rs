@@ -10,17 +10,31 @@ use crate::core::framing::{encode_chunk_header, ChunkedDecoder, LAST_CHUNK};
 
 const READ_CHUNK: usize = 16 * 1024;
 
-/// Read more bytes into `buf`; `Ok(0)` is EOF.
+/// Cuts a read buffer back to `keep` bytes when dropped, so a read that is
+/// cancelled (a timeout) leaves no zero padding behind.
+struct Truncate<'a> {
+    buf: &'a mut Vec<u8>,
+    keep: usize,
+}
+
+impl Drop for Truncate<'_> {
+    fn drop(&mut self) {
+        self.buf.truncate(self.keep);
+    }
+}
+
+/// Read more bytes into `buf`; `Ok(0)` is EOF. Cancel-safe: if the future
+/// is dropped (timeout, drain), `buf` is exactly as it was.
 pub async fn read_more<S: Endpoint + ?Sized>(
     stream: &S,
     buf: &mut Vec<u8>,
 ) -> std::io::Result<usize> {
     let old = buf.len();
     buf.resize(old + READ_CHUNK, 0);
+    let mut guard = Truncate { buf, keep: old };
     let mut r = Io(stream);
-    let res = r.read(buf.get_mut(old..).unwrap_or_default()).await;
-    let n = *res.as_ref().unwrap_or(&0);
-    buf.truncate(old + n);
+    let res = r.read(guard.buf.get_mut(old..).unwrap_or_default()).await;
+    guard.keep = old + *res.as_ref().unwrap_or(&0);
     res
 }
 

@@ -35,6 +35,7 @@ pub async fn run(params: ServerParams) -> Result<(), String> {
     let bound = listener
         .local_addr()
         .map_err(|e| format!("listen on {}: {e}", params.listen))?;
+    let installed = signals::install()?;
     let mut listen = vec![bound];
     listen.extend(params.also_listening.iter().copied());
     let (shared, triggers) = Shared::new(params.policy, params.settings, params.resolver, listen);
@@ -42,6 +43,7 @@ pub async fn run(params: ServerParams) -> Result<(), String> {
         Arc::clone(&shared),
         triggers,
         params.acl_source,
+        installed,
     ));
 
     // Each connection holds a clone of `alive`; when all are dropped, `done` closes.

@@ -9,6 +9,7 @@ pub mod connection;
 pub mod dns;
 pub mod forward;
 pub mod io;
+pub mod limits;
 pub mod listener;
 pub mod logging;
 pub mod metrics;
@@ -35,13 +36,6 @@ use crate::shell::state::Settings;
 /// Features whose flags are accepted for compatibility but not built yet:
 /// refusing to start beats silently running without what the operator asked for.
 pub(crate) fn unsupported(config: &Config) -> Option<&'static str> {
-    let l = &config.limits;
-    if l.max_concurrent_requests.is_some()
-        || l.max_request_rate.is_some()
-        || l.max_concurrent_connect_tunnels.is_some()
-    {
-        return Some("request limits (--max-concurrent-requests, --max-request-rate, --max-concurrent-connect-tunnels)");
-    }
     if config.statsd_address.is_some() || config.stats_socket_dir.is_some() {
         return Some("statsd metrics (--statsd-address, --stats-socket-dir); use --expose-prometheus-metrics");
     }
@@ -146,7 +140,16 @@ pub fn start(config: Config) -> i32 {
         idle_timeout: config.idle_timeout,
         exit_timeout: config.exit_timeout,
         front,
+        limits: limits::LimitSettings {
+            max_concurrent_requests: config.limits.max_concurrent_requests,
+            max_request_rate: config
+                .limits
+                .max_request_rate
+                .map(|rate| (rate, config.limits.max_request_burst.unwrap_or(1))),
+            max_concurrent_connect_tunnels: config.limits.max_concurrent_connect_tunnels,
+        },
     };
+    limits::check_fd_budget(config.limits.max_connections);
     let params = listener::ServerParams {
         listen: config.listen,
         policy,

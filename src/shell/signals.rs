@@ -34,18 +34,22 @@ pub fn load_acl(source: &AclSource) -> Result<(Acl, Vec<String>), String> {
     }
 }
 
+/// Install the handlers. Done once at start, before serving: installing
+/// them lazily inside a task could happen while the process is out of file
+/// descriptors, and the reactor behind them panics then (which used to
+/// drop the drain trigger and stop the proxy).
+pub fn install() -> Result<signal_hook_async_std::Signals, String> {
+    signal_hook_async_std::Signals::new([SIGTERM, SIGINT, SIGHUP])
+        .map_err(|e| format!("cannot install signal handlers: {e}"))
+}
+
 /// Handle signals until the process stops.
-pub async fn handle(shared: Arc<Shared>, triggers: Triggers, source: AclSource) {
-    let mut signals = match signal_hook_async_std::Signals::new([SIGTERM, SIGINT, SIGHUP]) {
-        Ok(s) => s,
-        Err(e) => {
-            emit(
-                &logging::line(Level::Error, "cannot install signal handlers")
-                    .with("error", e.to_string()),
-            );
-            return;
-        }
-    };
+pub async fn handle(
+    shared: Arc<Shared>,
+    triggers: Triggers,
+    source: AclSource,
+    mut signals: signal_hook_async_std::Signals,
+) {
     let mut draining = false;
     while let Some(signal) = signals.next().await {
         match signal {

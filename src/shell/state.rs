@@ -9,6 +9,7 @@ use async_std::channel::{Receiver, Sender};
 
 use crate::core::decision::Policy;
 use crate::core::head::HeadLimits;
+use crate::shell::limits::{LimitSettings, Limiter};
 use crate::shell::resolve::Resolver;
 
 /// Timeouts and bounds the shell applies.
@@ -21,6 +22,8 @@ pub struct Settings {
     pub exit_timeout: Duration,
     /// PROXY protocol and TLS in front of HTTP.
     pub front: crate::shell::stream::Front,
+    /// Request and tunnel limits (`--max-*`).
+    pub limits: LimitSettings,
 }
 
 /// Shared by all connections.
@@ -28,6 +31,8 @@ pub struct Shared {
     policy: RwLock<Arc<Policy>>,
     pub settings: Settings,
     pub resolver: Resolver,
+    /// Rate and concurrency limits, shared by every connection.
+    pub limiter: Limiter,
     /// Every address this process listens on (self-connection defence).
     pub listen: Vec<SocketAddr>,
     /// Closed when draining starts: idle keep-alive connections stop waiting.
@@ -53,6 +58,7 @@ impl Shared {
         let (stop_tx, stop_rx) = async_std::channel::bounded(1);
         let shared = Shared {
             policy: RwLock::new(Arc::new(policy)),
+            limiter: Limiter::new(settings.limits.clone()),
             settings,
             resolver,
             listen,
