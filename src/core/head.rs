@@ -317,6 +317,12 @@ fn scan(buf: &[u8], limits: &HeadLimits, kind: Kind) -> Result<Option<Scan>, Hea
         while buf.get(start..start + 2) == Some(b"\r\n") {
             start += 2;
         }
+        // The skipped lines count towards the limit too: otherwise a client
+        // sending only CRLFs would grow the buffer without bound (found by
+        // the request_head fuzz target).
+        if start > limits.max_head_bytes {
+            return Err(HeadError::HeadTooLarge);
+        }
     }
     let mut line_start = start;
     let mut start_line_end = None;
