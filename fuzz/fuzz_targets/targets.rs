@@ -19,25 +19,18 @@ use smokescreen::core::target::{
     normalise_host, parse_absolute_uri, parse_connect_target, Host, TargetError,
 };
 
-/// Would `inet_aton`-style parsing (1 to 4 parts, decimal/octal/hex) take the
-/// last label for a number? Written independently of `core::target`: any
-/// label that starts with a digit and is made of hex digits and `x` is
-/// suspect, which is stricter than needed and so safe as an assertion.
+/// Would `inet_aton`-style parsing (1 to 4 parts, decimal, octal or `0x`
+/// hex) take the last label for a number? Written independently of
+/// `core::target`: all digits (decimal, or octal with a leading 0, or a
+/// broken number that glibc refuses but other resolvers may not), or `0x`
+/// followed by hex digits only.
 fn last_label_looks_numeric(name: &str) -> bool {
     let last = name.rsplit('.').next().unwrap_or(name);
-    let Some(first) = last.bytes().next() else {
-        return false;
-    };
-    first.is_ascii_digit()
-        && last
-            .bytes()
-            .all(|b| b.is_ascii_hexdigit() || b == b'x' || b == b'X')
-        && (last.bytes().all(|b| b.is_ascii_digit())
-            || last.starts_with("0x")
-            || last.starts_with("0X")
-            || (last.len() > 1
-                && last.starts_with('0')
-                && last.bytes().all(|b| (b'0'..=b'7').contains(&b))))
+    if !last.is_empty() && last.bytes().all(|b| b.is_ascii_digit()) {
+        return true;
+    }
+    let hex = last.strip_prefix("0x").or_else(|| last.strip_prefix("0X"));
+    hex.is_some_and(|h| h.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 fn check_host(host: &Host) {
