@@ -34,7 +34,10 @@ fn tiny_float_renders_shortest_round_trip() {
     let text = line.render_text();
     let parsed = parse_text(&text).expect("parses back");
     assert_eq!(parsed.get("zz"), Some("3.572698542578209e-263"));
-    assert_eq!(parsed.get("zz").and_then(|s| s.parse::<f64>().ok()), Some(x));
+    assert_eq!(
+        parsed.get("zz").and_then(|s| s.parse::<f64>().ok()),
+        Some(x)
+    );
     // u32::MAX nanoseconds carry 4 s: -64898 s is 21502 s into 1969-12-31.
     assert_eq!(parsed.get("time"), Some("1969-12-31T05:58:22Z"));
 }

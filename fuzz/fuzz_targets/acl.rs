@@ -102,10 +102,18 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(acl.decide(input.role, input.host), d, "not deterministic");
 
     let upper = input.host.to_ascii_uppercase();
-    assert_eq!(acl.decide(input.role, &upper), d, "ASCII case changed the decision");
+    assert_eq!(
+        acl.decide(input.role, &upper),
+        d,
+        "ASCII case changed the decision"
+    );
     if !input.host.is_empty() && !input.host.ends_with('.') {
         let dotted = format!("{}.", input.host);
-        assert_eq!(acl.decide(input.role, &dotted), d, "a trailing dot changed it");
+        assert_eq!(
+            acl.decide(input.role, &dotted),
+            d,
+            "a trailing dot changed it"
+        );
     }
     if let Ok(Host::Name(n)) = normalise_host(input.host) {
         assert_eq!(

@@ -53,7 +53,11 @@ fn in4(addr: u32, net: u32, len: u32) -> bool {
 }
 
 fn in6(addr: u128, net: u128, len: u32) -> bool {
-    let mask = if len == 0 { 0 } else { u128::MAX << (128 - len) };
+    let mask = if len == 0 {
+        0
+    } else {
+        u128::MAX << (128 - len)
+    };
     addr & mask == net & mask
 }
 
@@ -283,7 +287,11 @@ enum Addr {
     V4([u8; 4]),
     Mapped([u8; 4]),
     /// Inside a table row (`edge` 0), just below it (1) or just above it (2).
-    Row { row: u8, bits: [u8; 16], edge: u8 },
+    Row {
+        row: u8,
+        bits: [u8; 16],
+        edge: u8,
+    },
 }
 
 impl Addr {
@@ -300,7 +308,11 @@ impl Addr {
                 let host_mask = if len >= width {
                     0
                 } else {
-                    (if width == 128 { u128::MAX } else { u128::from(u32::MAX) }) >> len
+                    (if width == 128 {
+                        u128::MAX
+                    } else {
+                        u128::from(u32::MAX)
+                    }) >> len
                 };
                 let first = net & !host_mask;
                 let last = first | host_mask;
@@ -379,16 +391,31 @@ fuzz_target!(|input: Input| {
 
     let want = oracle_classify(&allow, &deny, input.allow_private, dst, &me);
     let built = AddressPolicy::new(allow.clone(), deny.clone(), input.allow_private);
-    assert_eq!(built.classify(dst, &me), want, "classify({dst}) with AddressPolicy::new");
+    assert_eq!(
+        built.classify(dst, &me),
+        want,
+        "classify({dst}) with AddressPolicy::new"
+    );
     let reversed = AddressPolicy {
         allow: allow.iter().rev().copied().collect(),
         deny: deny.iter().rev().copied().collect(),
         unsafe_allow_private_ranges: input.allow_private,
     };
-    assert_eq!(reversed.classify(dst, &me), want, "classify({dst}) with reversed ranges");
-    assert_eq!(want.allows(), matches!(want, Rule::AllowDefault | Rule::AllowUserConfigured));
+    assert_eq!(
+        reversed.classify(dst, &me),
+        want,
+        "classify({dst}) with reversed ranges"
+    );
+    assert_eq!(
+        want.allows(),
+        matches!(want, Rule::AllowDefault | Rule::AllowUserConfigured)
+    );
 
     if let IpAddr::V6(v6) = dst.ip() {
-        assert_eq!(embedded_ipv4(v6), oracle_embedded(v6), "embedded_ipv4({v6})");
+        assert_eq!(
+            embedded_ipv4(v6),
+            oracle_embedded(v6),
+            "embedded_ipv4({v6})"
+        );
     }
 });

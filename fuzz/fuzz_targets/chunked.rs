@@ -48,7 +48,10 @@ fn feed(stream: &[u8], sizes: &[usize]) -> Result<Outcome, FramingError> {
             let d = dec.decode(&pending)?;
             assert!(d.consumed <= pending.len(), "consumed more than given");
             if let Some(r) = d.data {
-                assert!(r.start <= r.end && r.end == d.consumed, "data range {r:?} not at the end");
+                assert!(
+                    r.start <= r.end && r.end == d.consumed,
+                    "data range {r:?} not at the end"
+                );
                 assert!(!r.is_empty(), "empty data range");
                 out.body.extend_from_slice(&pending[r.clone()]);
                 out.ranges.push(r.len());
@@ -70,7 +73,9 @@ fn feed(stream: &[u8], sizes: &[usize]) -> Result<Outcome, FramingError> {
     }
     if out.done {
         // Done is final: nothing more is consumed.
-        let again = dec.decode(b"0\r\n\r\n").expect("done decoder accepts more input");
+        let again = dec
+            .decode(b"0\r\n\r\n")
+            .expect("done decoder accepts more input");
         assert_eq!((again.consumed, again.data, again.done), (0, None, true));
     }
     Ok(out)
@@ -106,7 +111,11 @@ fuzz_target!(|data: &[u8]| {
             .map_err(Clone::clone)
     };
     assert_eq!(strip(&split), strip(&whole), "split feeding disagrees");
-    assert_eq!(strip(&bytewise), strip(&whole), "byte-wise feeding disagrees");
+    assert_eq!(
+        strip(&bytewise),
+        strip(&whole),
+        "byte-wise feeding disagrees"
+    );
 
     if let Ok(out) = &whole {
         assert!(out.consumed <= stream.len());

@@ -106,7 +106,10 @@ fn check_line(line: &LogLine) {
     );
     let back: serde_json::Value = serde_json::from_str(&json).expect("valid JSON");
     let obj = back.as_object().expect("an object");
-    assert_eq!(obj.get("msg").and_then(|v| v.as_str()), Some(line.msg.as_str()));
+    assert_eq!(
+        obj.get("msg").and_then(|v| v.as_str()),
+        Some(line.msg.as_str())
+    );
     assert_eq!(
         obj.get("level").and_then(|v| v.as_str()),
         Some(line.level.as_str())
@@ -145,7 +148,11 @@ fuzz_target!(|input: Input| {
     if let Some(r) = input.record {
         let record = DecisionRecord {
             id: r.id,
-            proxy_type: if r.allow { ProxyType::Connect } else { ProxyType::Http },
+            proxy_type: if r.allow {
+                ProxyType::Connect
+            } else {
+                ProxyType::Http
+            },
             requested_host: r.requested_host.clone(),
             client: Client {
                 source: r.source,
@@ -173,7 +180,10 @@ fuzz_target!(|input: Input| {
         let line = record.to_line(time);
         check_line(&line);
         let parsed = parse_text(&line.render_text()).expect("parses");
-        assert_eq!(parsed.get("requested_host"), Some(r.requested_host.as_str()));
+        assert_eq!(
+            parsed.get("requested_host"),
+            Some(r.requested_host.as_str())
+        );
         assert_eq!(parsed.get("trace_id"), Some(r.trace_id.as_str()));
     }
 });

@@ -39,7 +39,10 @@ fn check_request(data: &[u8]) {
             assert!(head.head_len <= data.len());
             assert!(head.head_len <= limits.max_head_bytes);
             let raw = &data[..head.head_len];
-            assert!(raw.ends_with(b"\r\n\r\n"), "head does not end with CRLF CRLF");
+            assert!(
+                raw.ends_with(b"\r\n\r\n"),
+                "head does not end with CRLF CRLF"
+            );
             assert!(!raw.contains(&0), "NUL accepted in a head");
             for (i, &b) in raw.iter().enumerate() {
                 if b == b'\n' {
@@ -62,7 +65,10 @@ fn check_request(data: &[u8]) {
             assert!(!head.method.is_empty() && head.method.bytes().all(is_tchar));
             assert!(head.headers.0.len() <= limits.max_headers);
             for (name, value) in &head.headers.0 {
-                assert!(!name.is_empty() && name.bytes().all(is_tchar), "bad name {name:?}");
+                assert!(
+                    !name.is_empty() && name.bytes().all(is_tchar),
+                    "bad name {name:?}"
+                );
                 assert!(!value.contains(&b'\r') && !value.contains(&b'\n') && !value.contains(&0));
                 assert!(
                     !value.starts_with(b" ") && !value.ends_with(b" "),
@@ -84,7 +90,10 @@ fn check_request(data: &[u8]) {
             match &head.form {
                 RequestForm::Connect(t) => {
                     assert_eq!(head.method, "CONNECT");
-                    assert!(matches!(head.body, BodyFraming::Empty | BodyFraming::Length(0)));
+                    assert!(matches!(
+                        head.body,
+                        BodyFraming::Empty | BodyFraming::Length(0)
+                    ));
                     assert!(t.port > 0);
                 }
                 RequestForm::Absolute(u) => {

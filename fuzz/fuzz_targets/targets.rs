@@ -42,13 +42,11 @@ fn check_host(host: &Host) {
             assert!(!n.is_empty() && n.len() <= 253, "name length {}", n.len());
             assert!(!n.ends_with('.'));
             for label in n.split('.') {
-                assert!(
-                    (1..=63).contains(&label.len()),
-                    "label {label:?} in {n:?}"
-                );
-                assert!(label
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_'));
+                assert!((1..=63).contains(&label.len()), "label {label:?} in {n:?}");
+                assert!(label.bytes().all(|b| b.is_ascii_lowercase()
+                    || b.is_ascii_digit()
+                    || b == b'-'
+                    || b == b'_'));
             }
             assert!(
                 !last_label_looks_numeric(n),
