@@ -56,7 +56,7 @@ pub fn pieces(seed: u8, len: usize) -> Vec<usize> {
             state = state.wrapping_mul(1_103_515_245).wrapping_add(12_345);
             // Mostly small pieces (where boundaries fall inside tokens), sometimes big ones.
             let r = (state >> 16) as usize;
-            if r % 4 == 0 {
+            if r.is_multiple_of(4) {
                 1 + r % 64
             } else {
                 1 + r % 7
