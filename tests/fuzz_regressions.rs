@@ -41,3 +41,29 @@ fn tiny_float_renders_shortest_round_trip() {
     // u32::MAX nanoseconds carry 4 s: -64898 s is 21502 s into 1969-12-31.
     assert_eq!(parsed.get("time"), Some("1969-12-31T05:58:22Z"));
 }
+
+/// `request_head` F1: leading empty lines count towards `max_head_bytes`, so
+/// a client sending only CRLFs cannot grow the buffer without bound.
+#[test]
+fn leading_empty_lines_count_towards_the_head_limit() {
+    use smokescreen::core::head::{parse_request, HeadError, HeadLimits};
+    let tight = HeadLimits {
+        max_head_bytes: 3,
+        max_headers: 100,
+    };
+    assert_eq!(
+        parse_request(b"\r\n\r\n", &tight),
+        Err(HeadError::HeadTooLarge)
+    );
+    let flood = b"\r\n".repeat(1_000_000);
+    assert_eq!(
+        parse_request(&flood, &HeadLimits::default()),
+        Err(HeadError::HeadTooLarge)
+    );
+    // Within the limit, leading empty lines are still skipped (RFC 9112 §2.2).
+    let ok = parse_request(
+        b"\r\n\r\nCONNECT a.example:443 HTTP/1.1\r\n\r\n",
+        &HeadLimits::default(),
+    );
+    assert!(matches!(ok, Ok(Some(_))), "{ok:?}");
+}

@@ -111,11 +111,7 @@ fn check_request(data: &[u8]) {
                 assert!(!head.keep_alive());
             }
         }
-        Ok(None) => {
-            if cfg!(feature = "pending-fixes") {
-                assert!(data.len() <= limits.max_head_bytes);
-            }
-        }
+        Ok(None) => assert!(data.len() <= limits.max_head_bytes),
         Err(e) => {
             assert!(!e.to_string().is_empty());
             assert!(matches!(e.status(), 400 | 431));
@@ -128,17 +124,15 @@ fn check_request(data: &[u8]) {
         max_headers: 2,
     };
     let limited = parse_request(data, &tight);
-    if cfg!(feature = "pending-fixes") {
-        // Leading empty lines must count towards the limit too, or a client
-        // can grow the shell's buffer without bound while it waits for a head.
-        if limited == Ok(None) {
-            assert!(
-                data.len() <= tight.max_head_bytes,
-                "{} bytes still 'need more' under a {}-byte limit",
-                data.len(),
-                tight.max_head_bytes
-            );
-        }
+    // Leading empty lines count towards the limit too, or a client could
+    // grow the shell's buffer without bound while it waits for a head.
+    if limited == Ok(None) {
+        assert!(
+            data.len() <= tight.max_head_bytes,
+            "{} bytes still 'need more' under a {}-byte limit",
+            data.len(),
+            tight.max_head_bytes
+        );
     }
     if limited != full {
         assert!(
