@@ -4,6 +4,8 @@
 #   bench/run.sh                    # everything, prints a Markdown table
 #   bench/run.sh ours direct        # only some targets
 #   DURATION=20 RUNS=3 IDLE=9000 bench/run.sh
+#   BASELINE_BIN=/path/to/old/smokescreen bench/run.sh direct baseline ours
+#                                   # before/after an optimisation, same run
 #
 # It installs the peers (apt-get, idempotent), builds the proxy and the load
 # generator, then re-runs itself in a private network namespace where only
@@ -48,7 +50,7 @@ if [ -z "${BENCH_IN_NETNS:-}" ]; then
     # Real root gets a plain network namespace (squid can drop privileges);
     # anyone else a user namespace too.
     if [ "$(id -u)" = 0 ]; then ns=(unshare -n); else ns=(unshare -rn); fi
-    exec timeout 7200 "${ns[@]}" env BENCH_IN_NETNS=1 PATH="$PATH:/usr/sbin" OUT="$OUT" bash "$0" "${TARGETS[@]}"
+    exec timeout 7200 "${ns[@]}" env BENCH_IN_NETNS=1 PATH="$PATH:/usr/sbin" OUT="$OUT" BASELINE_BIN="${BASELINE_BIN:-}" bash "$0" "${TARGETS[@]}"
 fi
 
 # ------------------------------------------------------------ inside the netns
@@ -101,13 +103,15 @@ lg() { # mode label [options...]
 
 start_proxy() { # label -> sets PROXY_PID PROXY_ADDR AUTH
     case $1 in
-    ours)
+    ours | baseline)
         PROXY_ADDR=127.0.0.1:4750
         AUTH=bench:bench-password
-        PROXY_PASSWORD=bench-password taskset -c "$PROXY_CPU" "$OURS" \
+        local bin=$OURS
+        [ "$1" = baseline ] && bin=${BASELINE_BIN:?BASELINE_BIN must name the binary to compare with}
+        PROXY_PASSWORD=bench-password taskset -c "$PROXY_CPU" "$bin" \
             --listen-ip 127.0.0.1 --listen-port 4750 \
             --allow-address 127.0.0.1:8080 --allow-address 127.0.0.1:9001 \
-            --allow-address 127.0.0.1:9002 2>"$RUN/ours.log" &
+            --allow-address 127.0.0.1:9002 2>"$RUN/$1.log" &
         ;;
     tinyproxy)
         PROXY_ADDR=127.0.0.1:3129

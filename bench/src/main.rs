@@ -407,13 +407,25 @@ fn cycle_mode(o: &Opts, connect: bool) {
                         }
                         let _ = s.shutdown(Shutdown::Both);
                     } else {
+                        let reused = conn.is_some();
                         if conn.is_none() {
                             buf.clear();
                             conn = Some(dial(&o)?);
                         }
                         let s = conn.as_mut().ok_or_else(|| io::Error::other("no conn"))?;
-                        s.write_all(path_req.as_bytes())?;
-                        let (status, close) = read_response(s, &mut buf)?;
+                        let first = s
+                            .write_all(path_req.as_bytes())
+                            .and_then(|()| read_response(s, &mut buf));
+                        let (status, close) = match first {
+                            // A kept connection the server closed without saying so
+                            // beforehand: reconnect and retry once (the cost counts).
+                            Err(_) if reused && buf.is_empty() => {
+                                let s = conn.insert(dial(&o)?);
+                                s.write_all(path_req.as_bytes())?;
+                                read_response(s, &mut buf)?
+                            }
+                            other => other?,
+                        };
                         if close {
                             // A proxy that does not keep the client connection alive pays a
                             // reconnect on the next request; that is what it costs.
