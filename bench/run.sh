@@ -55,8 +55,9 @@ fi
 
 # ------------------------------------------------------------ inside the netns
 ip link set lo up
-# Many short connections: widen the port range and reuse TIME_WAIT ports.
-echo "1024 65535" >/proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || true
+# Many short connections: widen the port range (above every listening port
+# used here, so no outgoing connection can take one) and reuse TIME_WAIT ports.
+echo "10000 65535" >/proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || true
 echo 1 >/proc/sys/net/ipv4/tcp_tw_reuse 2>/dev/null || true
 echo 4096 >/proc/sys/net/core/somaxconn 2>/dev/null || true
 ulimit -n "$(ulimit -Hn)"
@@ -152,7 +153,11 @@ for t in "${TARGETS[@]}"; do
         done
         continue
     fi
-    start_proxy "$t"
+    if ! start_proxy "$t"; then
+        echo "$t did not start; skipped (see $RUN)" >&2
+        stop_proxy
+        continue
+    fi
     common=(--proxy "$PROXY_ADDR" --pid "$PROXY_PID" --auth "$AUTH")
     lg rss "$t" --pid "$PROXY_PID"
     for r in $(seq "$RUNS"); do
