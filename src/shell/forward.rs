@@ -203,11 +203,16 @@ async fn send_and_read_head(
     request: &[u8],
     conn: &mut Upstream,
 ) -> Result<ResponseHead, Failure> {
-    if write_all(&conn.stream, request).await.is_err() {
+    let mut first = request.to_vec();
+    let body_left = match head.body {
+        BodyFraming::Length(n) => n - coalesce(&mut first, client_buf, n),
+        _ => 0,
+    };
+    if write_all(&conn.stream, &first).await.is_err() {
         return Err(Failure::Stale);
     }
     let body = match head.body {
-        BodyFraming::Length(n) => copy_length(client, client_buf, &conn.stream, n).await,
+        BodyFraming::Length(_) => copy_length(client, client_buf, &conn.stream, body_left).await,
         BodyFraming::Chunked => copy_chunked(client, client_buf, &conn.stream, true).await,
         BodyFraming::Empty | BodyFraming::UntilClose => Ok(()),
     };
@@ -277,6 +282,22 @@ async fn send_and_read_head(
     }
 }
 
+/// Most body bytes sent in the same write as a head.
+const COALESCE_MAX: usize = 64 * 1024;
+
+/// Move up to `n` already-read body bytes from `pending` to the end of `out`
+/// (a head about to be written), so head and body leave in one write.
+/// Returns how many moved.
+fn coalesce(out: &mut Vec<u8>, pending: &mut Vec<u8>, n: u64) -> u64 {
+    let take = usize::try_from(n)
+        .unwrap_or(usize::MAX)
+        .min(pending.len())
+        .min(COALESCE_MAX);
+    out.extend_from_slice(pending.get(..take).unwrap_or_default());
+    pending.drain(..take);
+    take as u64
+}
+
 async fn relay(
     client: &ClientStream,
     head: &RequestHead,
@@ -319,6 +340,11 @@ async fn relay(
         out.extend_from_slice(b"Connection: close\r\n");
     }
     out.extend_from_slice(b"\r\n");
+    // The body bytes already read go out with the head: one write, one packet.
+    let body_left = match resp.body {
+        BodyFraming::Length(n) => n - coalesce(&mut out, &mut conn.buf, n),
+        _ => 0,
+    };
     if let Err(e) = write_all(client, &out).await {
         return Exchange {
             error: Some(format!("client: {e}")),
@@ -328,7 +354,7 @@ async fn relay(
     }
     let copied = match resp.body {
         BodyFraming::Empty => Ok(()),
-        BodyFraming::Length(n) => copy_length(&conn.stream, &mut conn.buf, client, n).await,
+        BodyFraming::Length(_) => copy_length(&conn.stream, &mut conn.buf, client, body_left).await,
         BodyFraming::Chunked => {
             copy_chunked(&conn.stream, &mut conn.buf, client, chunked_to_client).await
         }
@@ -356,5 +382,39 @@ async fn relay(
             upstream: None,
             client_keep_alive: false,
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn coalesce_moves_only_the_body_and_leaves_the_surplus() {
+        let mut out = b"HEAD\r\n\r\n".to_vec();
+        let mut pending = b"bodyNEXT".to_vec();
+        assert_eq!(coalesce(&mut out, &mut pending, 4), 4);
+        assert_eq!(out, b"HEAD\r\n\r\nbody");
+        assert_eq!(pending, b"NEXT");
+    }
+
+    #[test]
+    fn coalesce_takes_what_is_there_when_the_body_is_longer() {
+        let mut out = Vec::new();
+        let mut pending = b"abc".to_vec();
+        assert_eq!(coalesce(&mut out, &mut pending, 10), 3);
+        assert_eq!(out, b"abc");
+        assert!(pending.is_empty());
+    }
+
+    #[test]
+    fn coalesce_is_capped() {
+        let mut out = Vec::new();
+        let mut pending = vec![7u8; COALESCE_MAX + 10];
+        assert_eq!(
+            coalesce(&mut out, &mut pending, u64::MAX),
+            COALESCE_MAX as u64
+        );
+        assert_eq!(pending.len(), 10);
     }
 }

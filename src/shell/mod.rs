@@ -13,6 +13,7 @@ pub mod limits;
 pub mod listener;
 pub mod logging;
 pub mod metrics;
+pub mod pool;
 pub mod proxy_header;
 pub mod resolve;
 pub mod signals;
@@ -150,6 +151,7 @@ pub fn start(config: Config) -> i32 {
         },
     };
     limits::check_fd_budget(config.limits.max_connections);
+    let metrics_config = config.metrics.clone();
     let params = listener::ServerParams {
         listen: config.listen,
         policy,
@@ -160,13 +162,16 @@ pub fn start(config: Config) -> i32 {
         max_connections: config.limits.max_connections,
         also_listening: Vec::new(),
     };
-    let served = async_std::task::block_on(async {
+    // The server runs as a task on the executor; the main thread only parks
+    // (futures-lite's block_on, which does not drive the I/O reactor), so
+    // accepts and the reactor do not bounce between threads.
+    let served = futures_lite::future::block_on(async_std::task::spawn(async move {
         let mut params = params;
-        if let Some(m) = &config.metrics {
+        if let Some(m) = &metrics_config {
             params.also_listening.push(metrics::start(m).await?);
         }
         listener::run(params).await
-    });
+    }));
     match served {
         Ok(()) => 0,
         Err(e) => {

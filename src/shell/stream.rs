@@ -36,6 +36,12 @@ pub trait Endpoint: Send + Sync {
     fn poll_close_write(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>>;
     /// Close both directions at once (errors, forced stops).
     fn abort(&self);
+    /// The socket to wait on for readability without holding a buffer, when
+    /// that is sound: plain TCP only (TLS may hold decrypted bytes in memory
+    /// while the socket looks quiet).
+    fn peekable(&self) -> Option<&TcpStream> {
+        None
+    }
 }
 
 impl Endpoint for TcpStream {
@@ -53,6 +59,9 @@ impl Endpoint for TcpStream {
     }
     fn abort(&self) {
         let _ = self.shutdown(Shutdown::Both);
+    }
+    fn peekable(&self) -> Option<&TcpStream> {
+        Some(self)
     }
 }
 
@@ -221,6 +230,12 @@ impl Endpoint for ClientStream {
     }
     fn abort(&self) {
         let _ = self.tcp().shutdown(Shutdown::Both);
+    }
+    fn peekable(&self) -> Option<&TcpStream> {
+        match self {
+            ClientStream::Plain(s) => Some(s),
+            ClientStream::Tls(_) => None,
+        }
     }
 }
 

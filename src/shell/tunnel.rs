@@ -1,20 +1,23 @@
 //! A CONNECT tunnel: bytes both ways, nothing lost or reordered, half-close
 //! propagated (a FIN one way leaves the other way open), an idle timeout over
 //! both directions, and a forced stop for the end of a graceful drain.
+//!
+//! Memory: an idle tunnel holds no data buffer. Each direction waits for
+//! readability with a one-byte `peek`, borrows a buffer from the shared
+//! [`pool`](crate::shell::pool) only while bytes move, and gives it back as
+//! soon as a read comes back short (the burst is over). A TLS client keeps
+//! its buffer (decrypted bytes may wait in memory while the socket is quiet).
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use async_std::io::{ReadExt as _, WriteExt as _};
 use async_std::net::TcpStream;
-
-use crate::shell::stream::{close_write, ClientStream, Endpoint, Io};
 use futures_lite::future;
 
 use crate::core::time::Timestamp;
-use crate::shell::logging;
-
-const BUFFER: usize = 16 * 1024;
+use crate::shell::pool::{self, Pool};
+use crate::shell::stream::{close_write, ClientStream, Endpoint, Io};
 
 /// What a tunnel did, for the CN-CLOSE record.
 #[derive(Clone, Debug)]
@@ -28,35 +31,43 @@ pub struct TunnelStats {
     pub error: String,
 }
 
+/// When bytes last moved, as nanoseconds since `start` (one relaxed store
+/// per chunk; the wall-clock time is derived once, at the end).
 struct Activity {
     start: Instant,
-    /// Milliseconds since `start` of the last byte moved, either way.
-    last_ms: AtomicU64,
-    /// Wall-clock of the last byte, as (secs, nanos) packed for the log.
-    last_wall_secs: AtomicU64,
-    last_wall_nanos: AtomicU64,
+    last_ns: AtomicU64,
 }
 
 impl Activity {
+    fn new() -> Activity {
+        Activity {
+            start: Instant::now(),
+            last_ns: AtomicU64::new(0),
+        }
+    }
+
     fn touch(&self) {
-        let ms = u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX);
-        self.last_ms.store(ms, Ordering::Relaxed);
-        let now = logging::now();
-        self.last_wall_secs
-            .store(u64::try_from(now.secs()).unwrap_or(0), Ordering::Relaxed);
-        self.last_wall_nanos
-            .store(u64::from(now.nanos()), Ordering::Relaxed);
+        let ns = u64::try_from(self.start.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        self.last_ns.store(ns, Ordering::Relaxed);
     }
 
     fn idle_for(&self) -> Duration {
-        let last = Duration::from_millis(self.last_ms.load(Ordering::Relaxed));
+        let last = Duration::from_nanos(self.last_ns.load(Ordering::Relaxed));
         self.start.elapsed().saturating_sub(last)
     }
 
+    /// Wall-clock time of the last byte: now minus how long ago it was.
     fn last_wall(&self) -> Timestamp {
-        let secs = i64::try_from(self.last_wall_secs.load(Ordering::Relaxed)).unwrap_or(0);
-        let nanos = u32::try_from(self.last_wall_nanos.load(Ordering::Relaxed)).unwrap_or(0);
-        Timestamp::new(secs, nanos)
+        let then = SystemTime::now()
+            .checked_sub(self.idle_for())
+            .unwrap_or(SystemTime::UNIX_EPOCH);
+        match then.duration_since(SystemTime::UNIX_EPOCH) {
+            Ok(d) => Timestamp::new(
+                i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+                d.subsec_nanos(),
+            ),
+            Err(_) => Timestamp::new(0, 0),
+        }
     }
 }
 
@@ -70,74 +81,94 @@ pub async fn run(
     idle: Option<Duration>,
     stop: impl std::future::Future<Output = ()>,
 ) -> TunnelStats {
-    let activity = Activity {
-        start: Instant::now(),
-        last_ms: AtomicU64::new(0),
-        last_wall_secs: AtomicU64::new(0),
-        last_wall_nanos: AtomicU64::new(0),
-    };
-    activity.touch();
+    run_with(&pool::GLOBAL, client, upstream, eager, idle, stop).await
+}
+
+/// [`run`] with buffers from `pool`.
+async fn run_with(
+    pool: &Pool,
+    client: ClientStream,
+    upstream: TcpStream,
+    eager: Vec<u8>,
+    idle: Option<Duration>,
+    stop: impl std::future::Future<Output = ()>,
+) -> TunnelStats {
+    let activity = Activity::new();
     let bytes_in = AtomicU64::new(0);
     let bytes_out = AtomicU64::new(0);
 
-    let up = async {
+    let both = async {
         if !eager.is_empty() {
             let mut w = &upstream;
-            w.write_all(&eager)
-                .await
-                .map_err(|e| format!("write to destination: {e}"))?;
+            if let Err(e) = w.write_all(&eager).await {
+                return Ended::Failed(format!("write to destination: {e}"));
+            }
             bytes_out.fetch_add(eager.len() as u64, Ordering::Relaxed);
         }
-        pump(
-            &client,
-            &upstream,
-            &bytes_out,
-            &activity,
-            idle,
-            "client",
-            "destination",
-        )
-        .await
-    };
-    let down = pump(
-        &upstream,
-        &client,
-        &bytes_in,
-        &activity,
-        idle,
-        "destination",
-        "client",
-    );
-
-    let both = async {
+        // The head buffer the eager bytes came in is not kept for the tunnel's life.
+        drop(eager);
         // When one direction fails, close everything so the other wakes up.
         let up = async {
-            let r = up.await;
+            let r = pump(
+                pool,
+                &client,
+                &upstream,
+                &bytes_out,
+                &activity,
+                Side::Client,
+            )
+            .await;
             if r.is_err() {
                 abort(&client, &upstream);
             }
             r
         };
         let down = async {
-            let r = down.await;
+            let r = pump(
+                pool,
+                &upstream,
+                &client,
+                &bytes_in,
+                &activity,
+                Side::Destination,
+            )
+            .await;
             if r.is_err() {
                 abort(&client, &upstream);
             }
             r
         };
-        let (a, b) = future::zip(up, down).await;
-        match (a, b) {
-            (Err(e), _) | (_, Err(e)) => e,
-            _ => String::new(),
+        match future::zip(up, down).await {
+            (Err(e), _) | (_, Err(e)) => Ended::Failed(e),
+            _ => Ended::Clean,
+        }
+    };
+    // One timer per tunnel (not one per read): it sleeps until the idle limit
+    // could first be reached, then re-checks against the last activity.
+    let watchdog = async {
+        let Some(limit) = idle else {
+            return future::pending::<Ended>().await;
+        };
+        loop {
+            let idle_for = activity.idle_for();
+            if idle_for >= limit {
+                return Ended::Failed(format!("idle timeout after {limit:?}"));
+            }
+            async_std::task::sleep(limit - idle_for).await;
         }
     };
     let stopped = async {
         stop.await;
-        abort(&client, &upstream);
-        "proxy shutting down".to_string()
+        Ended::Failed("proxy shutting down".to_string())
     };
-    let error = future::or(both, stopped).await;
-    abort(&client, &upstream);
+    let error = match future::or(both, future::or(watchdog, stopped)).await {
+        // Both directions already passed their EOF on: nothing left to close.
+        Ended::Clean => String::new(),
+        Ended::Failed(e) => {
+            abort(&client, &upstream);
+            e
+        }
+    };
     TunnelStats {
         bytes_in: bytes_in.load(Ordering::Relaxed),
         bytes_out: bytes_out.load(Ordering::Relaxed),
@@ -146,51 +177,238 @@ pub async fn run(
     }
 }
 
+/// How the tunnel ended: both EOFs passed on, or why not.
+enum Ended {
+    Clean,
+    Failed(String),
+}
+
 fn abort(a: &ClientStream, b: &TcpStream) {
     a.abort();
     b.abort();
 }
 
+/// Which end a pump reads from, for error texts.
+#[derive(Clone, Copy)]
+enum Side {
+    Client,
+    Destination,
+}
+
+impl Side {
+    fn source(self) -> &'static str {
+        match self {
+            Side::Client => "client",
+            Side::Destination => "destination",
+        }
+    }
+
+    fn sink(self) -> &'static str {
+        match self {
+            Side::Client => "destination",
+            Side::Destination => "client",
+        }
+    }
+}
+
 /// One direction: read until EOF, write everything, then pass the EOF on.
 async fn pump<F: Endpoint, T: Endpoint>(
+    pool: &Pool,
     from: &F,
     to: &T,
     counter: &AtomicU64,
     activity: &Activity,
-    idle: Option<Duration>,
-    from_name: &str,
-    to_name: &str,
+    side: Side,
 ) -> Result<(), String> {
-    let mut buf = vec![0u8; BUFFER];
+    let read_err = |e: std::io::Error| format!("read from {}: {e}", side.source());
+    let write_err = |e: std::io::Error| format!("write to {}: {e}", side.sink());
     let (mut r, mut w) = (Io(from), Io(to));
+    let peekable = from.peekable();
     loop {
-        let n = match idle {
-            None => r.read(&mut buf).await,
-            Some(limit) => loop {
-                match async_std::io::timeout(limit, r.read(&mut buf)).await {
-                    Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
-                        if activity.idle_for() >= limit {
-                            return Err(format!("idle timeout after {limit:?}"));
-                        }
-                    }
-                    other => break other,
-                }
-            },
+        if let Some(tcp) = peekable {
+            // Wait for bytes (or EOF, or an error) without holding a buffer.
+            let mut probe = [0u8; 1];
+            if tcp.peek(&mut probe).await.map_err(read_err)? == 0 {
+                // EOF seen by the peek: no read needed to confirm it.
+                close_write(to).await;
+                return Ok(());
+            }
         }
-        .map_err(|e| format!("read from {from_name}: {e}"))?;
-        if n == 0 {
-            // Half-close: the peer finished sending; tell the other side, keep the reverse open.
-            close_write(to).await;
-            return Ok(());
+        let mut buf = pool.take();
+        // Keep the buffer while reads fill it (a stream is flowing); give it
+        // back after the first short read (plain TCP only).
+        loop {
+            let n = r.read(&mut buf).await.map_err(read_err)?;
+            if n == 0 {
+                // Half-close: the peer finished sending; tell the other side, keep the reverse open.
+                close_write(to).await;
+                return Ok(());
+            }
+            let chunk = buf.get(..n).unwrap_or_default();
+            w.write_all(chunk).await.map_err(write_err)?;
+            // TLS may hold records until flushed; plain TCP flush is free.
+            w.flush().await.map_err(write_err)?;
+            counter.fetch_add(n as u64, Ordering::Relaxed);
+            activity.touch();
+            if n < buf.len() && peekable.is_some() {
+                break;
+            }
         }
-        let chunk = buf.get(..n).unwrap_or_default();
-        w.write_all(chunk)
-            .await
-            .map_err(|e| format!("write to {to_name}: {e}"))?;
-        w.flush()
-            .await
-            .map_err(|e| format!("write to {to_name}: {e}"))?;
-        counter.fetch_add(n as u64, Ordering::Relaxed);
-        activity.touch();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use async_std::net::TcpListener;
+    use std::net::Shutdown;
+
+    /// A connected loopback pair (client end, server end).
+    async fn pair() -> (TcpStream, TcpStream) {
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        let (a, b) = future::zip(TcpStream::connect(addr), l.accept()).await;
+        (a.unwrap(), b.unwrap().0)
+    }
+
+    fn payload(len: usize, seed: u32) -> Vec<u8> {
+        let mut x = seed.wrapping_mul(2_654_435_761).max(1);
+        (0..len)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                x as u8
+            })
+            .collect()
+    }
+
+    /// Write `data`, half-close, and collect everything read back until EOF.
+    async fn send_and_collect(s: TcpStream, data: Vec<u8>) -> Vec<u8> {
+        let writer = {
+            let s = s.clone();
+            async move {
+                let mut w = &s;
+                w.write_all(&data).await.unwrap();
+                s.shutdown(Shutdown::Write).unwrap();
+            }
+        };
+        let reader = async {
+            let mut got = Vec::new();
+            let mut r = &s;
+            r.read_to_end(&mut got).await.unwrap();
+            got
+        };
+        future::zip(writer, reader).await.1
+    }
+
+    #[test]
+    fn bytes_cross_both_ways_exactly_with_eager_bytes_and_half_close() {
+        async_std::task::block_on(async {
+            let (client_outer, client_inner) = pair().await;
+            let (dest_inner, dest_outer) = pair().await;
+            let eager = b"eager-bytes".to_vec();
+            let up = payload(3 * pool::BUFFER + 17, 1);
+            let down = payload(5 * pool::BUFFER + 3, 2);
+            let tunnel = run(
+                ClientStream::Plain(client_inner),
+                dest_inner,
+                eager.clone(),
+                Some(Duration::from_secs(30)),
+                future::pending(),
+            );
+            let client = send_and_collect(client_outer, up.clone());
+            let dest = send_and_collect(dest_outer, down.clone());
+            let (stats, (at_client, at_dest)) =
+                future::zip(tunnel, future::zip(client, dest)).await;
+            let mut expected_up = eager.clone();
+            expected_up.extend_from_slice(&up);
+            assert!(at_dest == expected_up, "client→destination bytes differ");
+            assert!(at_client == down, "destination→client bytes differ");
+            assert_eq!(stats.bytes_out, expected_up.len() as u64);
+            assert_eq!(stats.bytes_in, down.len() as u64);
+            assert_eq!(stats.error, "");
+        });
+    }
+
+    #[test]
+    fn an_idle_tunnel_times_out_and_says_so() {
+        async_std::task::block_on(async {
+            let (_client_outer, client_inner) = pair().await;
+            let (dest_inner, _dest_outer) = pair().await;
+            let limit = Duration::from_millis(50);
+            let stats = run(
+                ClientStream::Plain(client_inner),
+                dest_inner,
+                Vec::new(),
+                Some(limit),
+                future::pending(),
+            )
+            .await;
+            assert_eq!(stats.error, format!("idle timeout after {limit:?}"));
+            assert_eq!(stats.bytes_in + stats.bytes_out, 0);
+        });
+    }
+
+    #[test]
+    fn stop_cuts_the_tunnel_and_closes_both_ends() {
+        async_std::task::block_on(async {
+            let (client_outer, client_inner) = pair().await;
+            let (dest_inner, dest_outer) = pair().await;
+            let stats = run(
+                ClientStream::Plain(client_inner),
+                dest_inner,
+                Vec::new(),
+                None,
+                future::ready(()),
+            )
+            .await;
+            assert_eq!(stats.error, "proxy shutting down");
+            let mut rest = Vec::new();
+            let (mut a, mut b) = (&client_outer, &dest_outer);
+            assert_eq!(a.read_to_end(&mut rest).await.unwrap(), 0);
+            assert_eq!(b.read_to_end(&mut rest).await.unwrap(), 0);
+        });
+    }
+
+    #[test]
+    fn a_tunnel_that_went_quiet_holds_no_buffer() {
+        async_std::task::block_on(async {
+            let (client_outer, client_inner) = pair().await;
+            let (dest_inner, dest_outer) = pair().await;
+            let pool = Pool::new();
+            let tunnel = run_with(
+                &pool,
+                ClientStream::Plain(client_inner),
+                dest_inner,
+                Vec::new(),
+                None,
+                future::pending(),
+            );
+            let exercise = async {
+                let (mut c, mut d) = (&client_outer, &dest_outer);
+                c.write_all(b"ping").await.unwrap();
+                let mut got = [0u8; 4];
+                d.read_exact(&mut got).await.unwrap();
+                assert_eq!(&got, b"ping");
+                d.write_all(b"pong").await.unwrap();
+                c.read_exact(&mut got).await.unwrap();
+                assert_eq!(&got, b"pong");
+                // Both pumps are back to waiting: no buffer is lent out.
+                let lent = pool.lent();
+                client_outer.shutdown(Shutdown::Both).unwrap();
+                dest_outer.shutdown(Shutdown::Both).unwrap();
+                lent
+            };
+            let (stats, lent_while_quiet) = future::zip(tunnel, exercise).await;
+            assert_eq!(lent_while_quiet, 0, "a quiet tunnel still holds a buffer");
+            assert_eq!(
+                pool.kept(),
+                1,
+                "the burst's buffer was not returned for reuse"
+            );
+            assert_eq!(stats.bytes_in, 4);
+            assert_eq!(stats.bytes_out, 4);
+        });
     }
 }
