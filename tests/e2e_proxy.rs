@@ -774,3 +774,30 @@ fn json_log_format_writes_one_object_per_line() {
         "escape sequence reached the log: {line}"
     );
 }
+
+#[test]
+fn a_client_that_stalls_mid_upload_is_cut_at_the_idle_timeout() {
+    if !in_private_netns("a_client_that_stalls_mid_upload_is_cut_at_the_idle_timeout") {
+        return;
+    }
+    let origin = body_origin();
+    let mut proxy = Proxy::start(&[&allow_origin(&origin), "--idle-timeout=300ms"]);
+    let mut s = connect(&proxy);
+    write!(
+        s,
+        "POST http://{}/slow HTTP/1.1\r\nProxy-Authorization: {}\r\nContent-Length: 100\r\n\r\nonly ten b",
+        origin.addr,
+        basic("u", PASSWORD)
+    )
+    .unwrap();
+    // The proxy gives up on the body and closes; we see EOF, not a hang.
+    let mut rest = Vec::new();
+    let _ = s.read_to_end(&mut rest);
+    let d = fields(&proxy.wait_msg("CANONICAL-PROXY-DECISION", 1));
+    assert_eq!(d["level"], "error");
+    assert!(
+        d["error"].contains("idle timeout after 300ms"),
+        "{}",
+        d["error"]
+    );
+}

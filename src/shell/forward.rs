@@ -135,7 +135,7 @@ pub async fn exchange(
     let mut retried = !reused;
     loop {
         match send_and_read_head(shared, client, client_buf, head, &request, &mut conn).await {
-            Ok(resp) => return relay(client, head, resp, conn).await,
+            Ok(resp) => return relay(client, head, resp, conn, shared.settings.idle_timeout).await,
             Err(Failure::Stale) if !retried && head.body == BodyFraming::Empty => {
                 retried = true;
                 match async_std::io::timeout(
@@ -211,9 +211,12 @@ async fn send_and_read_head(
     if write_all(&conn.stream, &first).await.is_err() {
         return Err(Failure::Stale);
     }
+    let idle = shared.settings.idle_timeout;
     let body = match head.body {
-        BodyFraming::Length(_) => copy_length(client, client_buf, &conn.stream, body_left).await,
-        BodyFraming::Chunked => copy_chunked(client, client_buf, &conn.stream, true).await,
+        BodyFraming::Length(_) => {
+            copy_length(client, client_buf, &conn.stream, body_left, idle).await
+        }
+        BodyFraming::Chunked => copy_chunked(client, client_buf, &conn.stream, true, idle).await,
         BodyFraming::Empty | BodyFraming::UntilClose => Ok(()),
     };
     match body {
@@ -303,6 +306,7 @@ async fn relay(
     head: &RequestHead,
     resp: ResponseHead,
     mut conn: Upstream,
+    idle: Option<std::time::Duration>,
 ) -> Exchange {
     let client_http11 = head.version == Version::Http11;
     conn.buf.drain(..resp.head_len);
@@ -354,11 +358,15 @@ async fn relay(
     }
     let copied = match resp.body {
         BodyFraming::Empty => Ok(()),
-        BodyFraming::Length(_) => copy_length(&conn.stream, &mut conn.buf, client, body_left).await,
-        BodyFraming::Chunked => {
-            copy_chunked(&conn.stream, &mut conn.buf, client, chunked_to_client).await
+        BodyFraming::Length(_) => {
+            copy_length(&conn.stream, &mut conn.buf, client, body_left, idle).await
         }
-        BodyFraming::UntilClose => copy_until_close(&conn.stream, &mut conn.buf, client).await,
+        BodyFraming::Chunked => {
+            copy_chunked(&conn.stream, &mut conn.buf, client, chunked_to_client, idle).await
+        }
+        BodyFraming::UntilClose => {
+            copy_until_close(&conn.stream, &mut conn.buf, client, idle).await
+        }
     };
     match copied {
         Ok(()) => {

@@ -54,6 +54,45 @@ pub async fn write_all<S: Endpoint + ?Sized>(stream: &S, bytes: &[u8]) -> std::i
     w.flush().await
 }
 
+/// `read_more`, failing with `TimedOut` when no byte arrives for `idle`.
+async fn read_idle<S: Endpoint + ?Sized>(
+    stream: &S,
+    buf: &mut Vec<u8>,
+    idle: Option<Duration>,
+) -> std::io::Result<usize> {
+    match idle {
+        Some(limit) => read_more_timeout(stream, buf, limit)
+            .await
+            .map_err(|e| idle_error(e, limit)),
+        None => read_more(stream, buf).await,
+    }
+}
+
+/// `write_all`, failing with `TimedOut` when the peer takes nothing for `idle`.
+async fn write_idle<S: Endpoint + ?Sized>(
+    stream: &S,
+    bytes: &[u8],
+    idle: Option<Duration>,
+) -> std::io::Result<()> {
+    match idle {
+        Some(limit) => async_std::io::timeout(limit, write_all(stream, bytes))
+            .await
+            .map_err(|e| idle_error(e, limit)),
+        None => write_all(stream, bytes).await,
+    }
+}
+
+fn idle_error(e: std::io::Error, limit: Duration) -> std::io::Error {
+    if e.kind() == std::io::ErrorKind::TimedOut {
+        std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            format!("idle timeout after {limit:?}"),
+        )
+    } else {
+        e
+    }
+}
+
 /// Where a body copy failed: reading from the source or writing to the sink.
 #[derive(Debug)]
 pub enum CopyError {
@@ -70,6 +109,10 @@ impl std::fmt::Display for CopyError {
     }
 }
 
+/// The body copies below give up when no byte moves for `idle` (a client
+/// that stops mid-upload, an upstream that stops reading or sending), so a
+/// stalled body cannot hold a connection and its slots forever.
+///
 /// Copy exactly `n` body bytes: first from `pending` (bytes already read
 /// past the head), then from `from`. Surplus bytes stay in `pending`.
 pub async fn copy_length<F: Endpoint + ?Sized, T: Endpoint + ?Sized>(
@@ -77,10 +120,11 @@ pub async fn copy_length<F: Endpoint + ?Sized, T: Endpoint + ?Sized>(
     pending: &mut Vec<u8>,
     to: &T,
     mut n: u64,
+    idle: Option<Duration>,
 ) -> Result<(), CopyError> {
     while n > 0 {
         if pending.is_empty() {
-            let got = read_more(from, pending)
+            let got = read_idle(from, pending, idle)
                 .await
                 .map_err(|e| CopyError::Read(e.to_string()))?;
             if got == 0 {
@@ -90,7 +134,7 @@ pub async fn copy_length<F: Endpoint + ?Sized, T: Endpoint + ?Sized>(
             }
         }
         let take = usize::try_from(n).unwrap_or(usize::MAX).min(pending.len());
-        write_all(to, pending.get(..take).unwrap_or_default())
+        write_idle(to, pending.get(..take).unwrap_or_default(), idle)
             .await
             .map_err(|e| CopyError::Write(e.to_string()))?;
         pending.drain(..take);
@@ -106,6 +150,7 @@ pub async fn copy_chunked<F: Endpoint + ?Sized, T: Endpoint + ?Sized>(
     pending: &mut Vec<u8>,
     to: &T,
     rechunk: bool,
+    idle: Option<Duration>,
 ) -> Result<(), CopyError> {
     let mut decoder = ChunkedDecoder::new();
     let mut out = Vec::with_capacity(READ_CHUNK + 32);
@@ -143,7 +188,7 @@ pub async fn copy_chunked<F: Endpoint + ?Sized, T: Endpoint + ?Sized>(
             out.extend_from_slice(LAST_CHUNK);
         }
         if !out.is_empty() {
-            write_all(to, &out)
+            write_idle(to, &out, idle)
                 .await
                 .map_err(|e| CopyError::Write(e.to_string()))?;
             out.clear();
@@ -151,7 +196,7 @@ pub async fn copy_chunked<F: Endpoint + ?Sized, T: Endpoint + ?Sized>(
         if done {
             return Ok(());
         }
-        let got = read_more(from, pending)
+        let got = read_idle(from, pending, idle)
             .await
             .map_err(|e| CopyError::Read(e.to_string()))?;
         if got == 0 {
@@ -167,15 +212,16 @@ pub async fn copy_until_close<F: Endpoint + ?Sized, T: Endpoint + ?Sized>(
     from: &F,
     pending: &mut Vec<u8>,
     to: &T,
+    idle: Option<Duration>,
 ) -> Result<(), CopyError> {
     loop {
         if !pending.is_empty() {
-            write_all(to, pending)
+            write_idle(to, pending, idle)
                 .await
                 .map_err(|e| CopyError::Write(e.to_string()))?;
             pending.clear();
         }
-        let got = read_more(from, pending)
+        let got = read_idle(from, pending, idle)
             .await
             .map_err(|e| CopyError::Read(e.to_string()))?;
         if got == 0 {
