@@ -148,36 +148,37 @@ async fn read_head(
     first: bool,
 ) -> HeadRead {
     let limits = shared.settings.head_limits;
-    let started = Instant::now();
+    let mut started = Instant::now();
+    if buf.is_empty() && !first {
+        // Between requests: wait for the next one without holding a buffer,
+        // until the idle timeout or a drain. The head-read timeout starts
+        // when its first byte arrives.
+        *buf = Vec::new();
+        let idle = shared
+            .settings
+            .idle_timeout
+            .unwrap_or(std::time::Duration::from_secs(3600));
+        let next = async { Some(wait_for_bytes(stream, buf, idle).await) };
+        let drain = async {
+            closed(&shared.draining).await;
+            None
+        };
+        match futures_lite::future::or(next, drain).await {
+            Some(true) => started = Instant::now(),
+            Some(false) | None => return HeadRead::Closed,
+        }
+    }
     loop {
         match parse_request(buf, &limits) {
             Ok(Some(head)) => return HeadRead::Head(head),
             Ok(None) => {}
             Err(e) => return HeadRead::Invalid(e),
         }
-        let waiting_for_next = buf.is_empty() && !first;
-        let read = if waiting_for_next {
-            // Between requests: wait for bytes, idle timeout, or drain.
-            let idle = shared
-                .settings
-                .idle_timeout
-                .unwrap_or(std::time::Duration::from_secs(3600));
-            let next = async { Some(read_more_timeout(stream, buf, idle).await) };
-            let drain = async {
-                closed(&shared.draining).await;
-                None
-            };
-            match futures_lite::future::or(next, drain).await {
-                Some(r) => r,
-                None => return HeadRead::Closed,
-            }
-        } else {
-            let left = shared
-                .settings
-                .read_header_timeout
-                .saturating_sub(started.elapsed());
-            read_more_timeout(stream, buf, left).await
-        };
+        let left = shared
+            .settings
+            .read_header_timeout
+            .saturating_sub(started.elapsed());
+        let read = read_more_timeout(stream, buf, left).await;
         match read {
             Ok(0) => return HeadRead::Closed,
             Ok(_) => {}
@@ -194,6 +195,23 @@ async fn read_head(
             }
             Err(_) => return HeadRead::Closed,
         }
+    }
+}
+
+/// Wait up to `idle` for the client's next bytes. Plain TCP waits with a
+/// one-byte peek (an idle keep-alive connection holds no buffer); TLS reads
+/// into `buf`. `false`: EOF, error or timeout.
+async fn wait_for_bytes(
+    stream: &ClientStream,
+    buf: &mut Vec<u8>,
+    idle: std::time::Duration,
+) -> bool {
+    match stream.peekable() {
+        Some(tcp) => {
+            let mut probe = [0u8; 1];
+            matches!(async_std::io::timeout(idle, tcp.peek(&mut probe)).await, Ok(n) if n > 0)
+        }
+        None => matches!(read_more_timeout(stream, buf, idle).await, Ok(n) if n > 0),
     }
 }
 
