@@ -21,37 +21,6 @@ use std::time::{Duration, Instant};
 use common::*;
 use harden::*;
 
-/// `common::in_private_netns` for ignored tests: the re-run inside the
-/// namespace must ask for ignored tests too.
-fn in_private_netns_ignored(test_name: &str) -> bool {
-    if std::env::var_os("SMOKESCREEN_TEST_IN_NETNS").is_some() {
-        return in_private_netns(test_name);
-    }
-    let exe = std::env::current_exe().expect("test binary path");
-    let out = std::process::Command::new("unshare")
-        .args(["-rn", "--"])
-        .arg(exe)
-        .args([
-            test_name,
-            "--exact",
-            "--nocapture",
-            "--test-threads=1",
-            "--ignored",
-        ])
-        .env("SMOKESCREEN_TEST_IN_NETNS", "1")
-        .output()
-        .expect("unshare must be available (util-linux) and user namespaces enabled");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    // The measurements are printed on stderr; pass them on.
-    eprintln!("{stderr}");
-    assert!(
-        out.status.success() && stdout.contains("1 passed"),
-        "test {test_name} failed inside the private network namespace\n--- stdout\n{stdout}"
-    );
-    false
-}
-
 fn env_or(name: &str, default: u64) -> u64 {
     std::env::var(name)
         .ok()
@@ -122,7 +91,7 @@ fn http_session(proxy: SocketAddr, origin: SocketAddr) -> Result<(), String> {
 #[test]
 #[ignore = "long soak (2 min): run with bench/soak.sh or cargo test --release --test soak -- --ignored"]
 fn soak_mixed_connect_and_http() {
-    if !in_private_netns_ignored("soak_mixed_connect_and_http") {
+    if !in_private_netns("soak_mixed_connect_and_http") {
         return;
     }
     let secs = env_or("SOAK_SECS", 120);
@@ -211,7 +180,7 @@ fn soak_mixed_connect_and_http() {
 #[test]
 #[ignore = "measurement (about a minute): run with bench/soak.sh or cargo test --release --test soak idle -- --ignored"]
 fn idle_tunnels_memory() {
-    if !in_private_netns_ignored("idle_tunnels_memory") {
+    if !in_private_netns("idle_tunnels_memory") {
         return;
     }
     let n = env_or("IDLE_TUNNELS", 9000) as usize;

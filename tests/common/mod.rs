@@ -35,10 +35,18 @@ pub fn in_private_netns(test_name: &str) -> bool {
         return true;
     }
     let exe = std::env::current_exe().expect("test binary path");
+    // `--include-ignored`: the parent only gets here when this test was asked
+    // for, so an ignored (long) test must run in the child too.
     let out = Command::new("unshare")
         .args(["-rn", "--"])
         .arg(exe)
-        .args([test_name, "--exact", "--nocapture", "--test-threads=1"])
+        .args([
+            test_name,
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+            "--include-ignored",
+        ])
         .env(NETNS_MARK, "1")
         .output()
         .expect("unshare must be available (util-linux) and user namespaces enabled");
@@ -48,6 +56,8 @@ pub fn in_private_netns(test_name: &str) -> bool {
         out.status.success() && stdout.contains("1 passed"),
         "test {test_name} failed inside the private network namespace\n--- stdout\n{stdout}\n--- stderr\n{stderr}"
     );
+    // Measurements (soak, memory) print on stderr: pass them on.
+    eprint!("{stderr}");
     false
 }
 
