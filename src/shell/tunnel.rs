@@ -108,35 +108,19 @@ async fn run_with(
         // The head buffer the eager bytes came in is not kept for the tunnel's life.
         drop(eager);
         // When one direction fails, close everything so the other wakes up.
-        let up = async {
-            let r = pump(
-                pool,
-                &client,
-                &upstream,
-                &bytes_out,
-                &activity,
-                Side::Client,
-            )
-            .await;
+        let fail_both = |r: Result<(), String>| {
             if r.is_err() {
                 abort(&client, &upstream);
             }
             r
         };
+        let up = async {
+            let side = Side::Client;
+            fail_both(pump(pool, &client, &upstream, &bytes_out, &activity, side).await)
+        };
         let down = async {
-            let r = pump(
-                pool,
-                &upstream,
-                &client,
-                &bytes_in,
-                &activity,
-                Side::Destination,
-            )
-            .await;
-            if r.is_err() {
-                abort(&client, &upstream);
-            }
-            r
+            let side = Side::Destination;
+            fail_both(pump(pool, &upstream, &client, &bytes_in, &activity, side).await)
         };
         match future::zip(up, down).await {
             (Err(e), _) | (_, Err(e)) => Ended::Failed(e),
