@@ -7,7 +7,7 @@ mod common;
 mod harden;
 
 use std::io::{ErrorKind, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::net::{Shutdown, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -15,29 +15,6 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use harden::*;
-
-fn open_tunnel(proxy: SocketAddr, target: SocketAddr) -> TcpStream {
-    let mut s = TcpStream::connect(proxy).expect("connect to proxy");
-    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    write!(
-        s,
-        "CONNECT {target} HTTP/1.1\r\nProxy-Authorization: {}\r\n\r\n",
-        auth()
-    )
-    .unwrap();
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        assert_eq!(s.read(&mut byte).unwrap(), 1, "EOF in CONNECT reply");
-        head.push(byte[0]);
-    }
-    assert!(
-        head.starts_with(b"HTTP/1.1 200 "),
-        "{}",
-        String::from_utf8_lossy(&head)
-    );
-    s
-}
 
 /// A client that keeps a tunnel busy: 4 KiB out, the same 4 KiB echoed
 /// back, until told to stop; then it half-closes and reads to EOF.
@@ -116,7 +93,7 @@ fn sighup_reload_keeps_busy_tunnels_and_applies_the_new_acl() {
     let pumps: Vec<Pump> = (0..3)
         .map(|i| {
             pump(
-                open_tunnel(proxy.addr, echo.addr),
+                open_tunnel_ok(proxy.addr, &echo.addr.to_string(), b""),
                 Arc::clone(&stop),
                 i * 50,
             )
@@ -184,7 +161,7 @@ fn sigterm_drains_busy_tunnels_and_refuses_new_connections() {
     let pumps: Vec<Pump> = (0..3)
         .map(|i| {
             pump(
-                open_tunnel(proxy.addr, echo.addr),
+                open_tunnel_ok(proxy.addr, &echo.addr.to_string(), b""),
                 Arc::clone(&stop),
                 i * 70,
             )
@@ -240,7 +217,9 @@ fn exit_timeout_cuts_tunnels_that_never_finish() {
         &format!("--allow-address={}", echo.addr),
         "--exit-timeout=1s",
     ]);
-    let mut idle: Vec<TcpStream> = (0..2).map(|_| open_tunnel(proxy.addr, echo.addr)).collect();
+    let mut idle: Vec<TcpStream> = (0..2)
+        .map(|_| open_tunnel_ok(proxy.addr, &echo.addr.to_string(), b""))
+        .collect();
     let started = Instant::now();
     proxy.signal("TERM");
     proxy.wait_msg("\"exit timeout reached; closing remaining tunnels\"", 1);

@@ -33,25 +33,6 @@ fn ok_response(_head: &str) -> Vec<u8> {
     b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok".to_vec()
 }
 
-fn open_tunnel(proxy: &Proxy, target: &str) -> (TcpStream, String) {
-    let mut s = connect(proxy);
-    write!(
-        s,
-        "CONNECT {target} HTTP/1.1\r\nProxy-Authorization: {}\r\n\r\n",
-        auth()
-    )
-    .unwrap();
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        if s.read(&mut byte).unwrap_or(0) == 0 {
-            break;
-        }
-        head.push(byte[0]);
-    }
-    (s, String::from_utf8_lossy(&head).into_owned())
-}
-
 fn assert_limit_line(proxy: &mut Proxy, nth: usize, limit: &str, status: &str) {
     let line = fields(&proxy.wait_msg("\"request refused by a proxy limit\"", nth));
     assert_eq!(line["limit"], limit);
@@ -163,7 +144,7 @@ fn concurrent_requests_over_the_limit_get_503() {
     // not hold one: with it open, plain requests still get through.
     let mut tunnel = None;
     for _ in 0..200 {
-        let (t, head) = open_tunnel(&proxy, &echo.addr.to_string());
+        let (t, head) = open_tunnel_at(proxy.addr, &echo.addr.to_string(), b"");
         if head.starts_with("HTTP/1.1 200 ") {
             tunnel = Some(t);
             break;
@@ -204,7 +185,7 @@ fn concurrent_tunnels_over_the_limit_get_429() {
         "--max-concurrent-connect-tunnels=1",
     ]);
     let target = echo.addr.to_string();
-    let (mut first, head) = open_tunnel(&proxy, &target);
+    let (mut first, head) = open_tunnel_at(proxy.addr, &target, b"");
     assert!(head.starts_with("HTTP/1.1 200 "), "{head}");
     // A round trip, so the origin has surely counted its accept.
     first.write_all(b"hi").unwrap();
@@ -233,7 +214,7 @@ fn concurrent_tunnels_over_the_limit_get_429() {
     assert_limit_line(&mut proxy, 1, "max_concurrent_connect_tunnels", "429");
     first.shutdown(Shutdown::Both).unwrap();
     proxy.wait_msg("CANONICAL-PROXY-CN-CLOSE", 1);
-    let (_second, head) = open_tunnel(&proxy, &target);
+    let (_second, head) = open_tunnel_at(proxy.addr, &target, b"");
     assert!(
         head.starts_with("HTTP/1.1 200 "),
         "slot not returned: {head}"
@@ -344,7 +325,7 @@ fn idle_tunnel_and_idle_keep_alive_are_closed() {
         &format!("--allow-address={}", origin.addr),
         "--idle-timeout=500ms",
     ]);
-    let (mut t, head) = open_tunnel(&proxy, &echo.addr.to_string());
+    let (mut t, head) = open_tunnel_at(proxy.addr, &echo.addr.to_string(), b"");
     assert!(head.starts_with("HTTP/1.1 200 "), "{head}");
     t.write_all(b"ping").unwrap();
     let mut pong = [0u8; 4];
@@ -416,7 +397,7 @@ fn accept_survives_fd_exhaustion_and_recovers() {
     assert!(b3 > b1, "no backoff: {b1} then {b3}");
     // Free them: the proxy must come back and serve without a restart.
     drop(clients);
-    let (mut t, head) = open_tunnel(&proxy, &echo.addr.to_string());
+    let (mut t, head) = open_tunnel_at(proxy.addr, &echo.addr.to_string(), b"");
     assert!(head.starts_with("HTTP/1.1 200 "), "{head}");
     t.write_all(b"back").unwrap();
     let mut echoed = [0u8; 4];

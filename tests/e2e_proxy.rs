@@ -213,28 +213,6 @@ fn internal_names_are_refused_before_dns() {
     );
 }
 
-fn connect_through(proxy: &Proxy, origin: &Origin, eager: &[u8]) -> TcpStream {
-    let mut s = connect(proxy);
-    let mut req = format!(
-        "CONNECT {} HTTP/1.1\r\nHost: {}\r\nProxy-Authorization: {}\r\n\r\n",
-        origin.addr,
-        origin.addr,
-        basic("u", PASSWORD)
-    )
-    .into_bytes();
-    req.extend_from_slice(eager);
-    s.write_all(&req).unwrap();
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        assert_eq!(s.read(&mut byte).unwrap(), 1, "EOF in CONNECT reply");
-        head.push(byte[0]);
-    }
-    let head = String::from_utf8_lossy(&head);
-    assert!(head.starts_with("HTTP/1.1 200 "), "{head}");
-    s
-}
-
 /// Deterministic pseudo-random bytes (xorshift), so a failure is reproducible.
 fn payload(len: usize, seed: u64) -> Vec<u8> {
     let mut x = seed | 1;
@@ -257,7 +235,7 @@ fn tunnel_is_byte_exact_with_eager_bytes_and_half_close() {
     let mut proxy = Proxy::start(&[&allow_origin(&origin)]);
     let data = payload(8 * 1024 * 1024 + 7, 42);
     // The first 1000 bytes ride in the same write as the CONNECT head (eager TLS style).
-    let s = connect_through(&proxy, &origin, &data[..1000]);
+    let s = open_tunnel_ok(proxy.addr, &origin.addr.to_string(), &data[..1000]);
     let mut writer = s.try_clone().unwrap();
     let rest = data[1000..].to_vec();
     let sender = std::thread::spawn(move || {

@@ -379,6 +379,40 @@ pub fn curl_via(proxy: &Proxy, extra: &[&str], url: &str) -> (bool, Vec<u8>, Str
     curl(&args)
 }
 
+/// Send `CONNECT target` with the test credentials (and `eager` bytes in the
+/// same write), then read the reply head byte by byte so no tunnel byte is
+/// consumed. The head is what arrived before EOF (empty if none).
+pub fn open_tunnel_at(proxy: SocketAddr, target: &str, eager: &[u8]) -> (TcpStream, String) {
+    let mut s = TcpStream::connect(proxy).expect("connect to proxy");
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut req = format!(
+        "CONNECT {target} HTTP/1.1\r\nHost: {target}\r\nProxy-Authorization: {}\r\n\r\n",
+        basic("u", PASSWORD)
+    )
+    .into_bytes();
+    req.extend_from_slice(eager);
+    s.write_all(&req).unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        if s.read(&mut byte).unwrap_or(0) == 0 {
+            break;
+        }
+        head.push(byte[0]);
+    }
+    (s, String::from_utf8_lossy(&head).into_owned())
+}
+
+/// [`open_tunnel_at`] that must succeed with a 200.
+pub fn open_tunnel_ok(proxy: SocketAddr, target: &str, eager: &[u8]) -> TcpStream {
+    let (s, head) = open_tunnel_at(proxy, target, eager);
+    assert!(
+        head.starts_with("HTTP/1.1 200 "),
+        "CONNECT {target}: {head:?}"
+    );
+    s
+}
+
 /// A raw client connection to the proxy.
 pub fn connect(proxy: &Proxy) -> TcpStream {
     let s = TcpStream::connect(proxy.addr).expect("connect to proxy");
