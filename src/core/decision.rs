@@ -82,8 +82,8 @@ pub struct Approved {
 /// Why a request is not going through.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RefusalKind {
-    /// No role: 407.
-    Role,
+    /// No role: 407, with the specific cause (for our log only).
+    Role(AuthFailure),
     /// The ACL said no: 403.
     Acl,
     /// Every address was denied: 403.
@@ -113,7 +113,7 @@ pub struct Refusal {
 impl Refusal {
     pub fn status(&self) -> u16 {
         match self.kind {
-            RefusalKind::Role => 407,
+            RefusalKind::Role(_) => 407,
             RefusalKind::Acl | RefusalKind::Address => 403,
             RefusalKind::Resolve | RefusalKind::Connect => 502,
             RefusalKind::ConnectTimeout => 504,
@@ -123,7 +123,7 @@ impl Refusal {
     /// Policy denials are warnings; failures of an allowed request are errors.
     pub fn level(&self) -> Level {
         match self.kind {
-            RefusalKind::Role | RefusalKind::Acl | RefusalKind::Address => Level::Warning,
+            RefusalKind::Role(_) | RefusalKind::Acl | RefusalKind::Address => Level::Warning,
             RefusalKind::Resolve | RefusalKind::Connect | RefusalKind::ConnectTimeout => {
                 Level::Error
             }
@@ -132,7 +132,7 @@ impl Refusal {
 
     pub fn reply(&self, policy: &Policy) -> Reply {
         let extra = match self.kind {
-            RefusalKind::Role | RefusalKind::Acl | RefusalKind::Address => {
+            RefusalKind::Role(_) | RefusalKind::Acl | RefusalKind::Address => {
                 policy.deny_message_extra.as_deref()
             }
             _ => None,
@@ -186,7 +186,7 @@ pub fn before_dns_for(
         Err(failure) => {
             verdicts.reason = ROLE_UNKNOWN_REASON.to_string();
             return Err(Box::new(Refusal {
-                kind: RefusalKind::Role,
+                kind: RefusalKind::Role(failure),
                 message: denied_message(&target.requested, ROLE_UNKNOWN_REASON),
                 verdicts,
                 error: Some(failure.to_string()),

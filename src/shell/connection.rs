@@ -11,7 +11,6 @@ use crate::core::auth::ClientCert;
 use crate::shell::stream::{self, ClientStream, Endpoint as _};
 
 use crate::core::addr::SelfEndpoints;
-use crate::core::auth::determine_role_for;
 use crate::core::decision::{
     self, Approved, Lookup, Pending, Policy, Refusal, RefusalKind, RequestFacts,
 };
@@ -228,30 +227,17 @@ async fn refuse_malformed(stream: &ClientStream, peer: SocketAddr, err: &HeadErr
 
 /// Smokescreen's separate error line for role failures (kept for log
 /// compatibility), plus our specific cause. Never includes credentials.
-fn log_refusal(facts: &RequestFacts, refusal: &Refusal, detail: Option<&'static str>) {
-    if refusal.kind == RefusalKind::Role {
+fn log_refusal(facts: &RequestFacts, refusal: &Refusal) {
+    if let RefusalKind::Role(failure) = refusal.kind {
         let mut line = logging::line(Level::Error, "Unable to get role for request")
             .with("allow_missing_role", false)
             .with("error", refusal.error.clone().unwrap_or_default())
             .with("is_missing_role", false)
             .with("id", facts.id.as_str());
-        if let Some(d) = detail {
-            line = line.with("cause", d);
-        }
+        line = line.with("cause", failure.detail());
         emit(&line);
     }
     emit(&decision::refusal_record(facts, refusal).to_line(logging::now()));
-}
-
-/// The specific auth failure, for the log only.
-fn auth_detail(
-    head: &RequestHead,
-    policy: &Policy,
-    cert: Option<&ClientCert>,
-) -> Option<&'static str> {
-    determine_role_for(&head.headers, &policy.auth, cert)
-        .err()
-        .map(|f| f.detail())
 }
 
 fn new_id() -> String {
@@ -367,7 +353,7 @@ async fn connect(
     let (upstream, approved) = match outcome {
         Ok(ok) => ok,
         Err(refusal) => {
-            log_refusal(&facts, &refusal, auth_detail(&head, policy, cert));
+            log_refusal(&facts, &refusal);
             // Answer and close without reading anything else (RFC 9931).
             let _ = write_all(&client, &refusal.reply(policy).to_bytes()).await;
             return;
@@ -426,7 +412,7 @@ async fn forward_one(
     let approved = match decide(shared, policy, me, target, &head, ProxyType::Http, cert).await {
         Ok(a) => a,
         Err(refusal) => {
-            log_refusal(&facts, &refusal, auth_detail(&head, policy, cert));
+            log_refusal(&facts, &refusal);
             let _ = write_all(client, &refusal.reply(policy).to_bytes()).await;
             return false;
         }
@@ -438,7 +424,7 @@ async fn forward_one(
         None => match dial(shared, approved).await {
             Ok((s, a)) => (Upstream::new(s, a.addr), a, false),
             Err(refusal) => {
-                log_refusal(&facts, &refusal, auth_detail(&head, policy, cert));
+                log_refusal(&facts, &refusal);
                 let _ = write_all(client, &refusal.reply(policy).to_bytes()).await;
                 return false;
             }

@@ -93,7 +93,7 @@ pub fn acl_outcome(result: &Result<Pending, Box<Refusal>>) -> Option<AclOutcome>
         Ok(p) if p.verdicts.enforce_would_deny => Some(AclOutcome::Report),
         Ok(_) => Some(AclOutcome::Allow),
         Err(r) => match r.kind {
-            RefusalKind::Role => Some(AclOutcome::RoleNotDetermined),
+            RefusalKind::Role(_) => Some(AclOutcome::RoleNotDetermined),
             RefusalKind::Acl => Some(AclOutcome::Deny),
             _ => None,
         },
