@@ -63,21 +63,8 @@ const HOP_BY_HOP: &[&str] = &[
     "x-smokescreen-role",
 ];
 
-fn connection_tokens(headers: &Headers) -> Vec<String> {
-    headers
-        .get_all("connection")
-        .flat_map(|v| {
-            String::from_utf8_lossy(v)
-                .split(',')
-                .map(|t| t.trim().to_ascii_lowercase())
-                .collect::<Vec<_>>()
-        })
-        .filter(|t| !t.is_empty())
-        .collect()
-}
-
 fn push_headers(out: &mut Vec<u8>, headers: &Headers, extra_drop: &[&str]) {
-    let listed = connection_tokens(headers);
+    let listed = headers.connection_tokens();
     for (name, value) in &headers.0 {
         let lower = name.to_ascii_lowercase();
         if HOP_BY_HOP.contains(&lower.as_str())
