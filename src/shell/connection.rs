@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use async_std::net::TcpStream;
+use crate::shell::net::Tcp;
 
 use crate::core::auth::ClientCert;
 use crate::shell::stream::{self, ClientStream, Endpoint as _};
@@ -28,7 +28,7 @@ use crate::shell::state::{closed, Shared};
 use crate::shell::tunnel;
 
 /// Serve one accepted connection to completion.
-pub async fn serve(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr) {
+pub async fn serve(shared: Arc<Shared>, tcp: Tcp, peer: SocketAddr) {
     let _open = metrics::get().connection_opened();
     let local_ip = tcp.local_addr().ok().map(|a| a.ip());
     let me = SelfEndpoints {
@@ -50,6 +50,8 @@ pub async fn serve(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr) {
     let mut buf: Vec<u8> = opened.buf;
     let mut upstream: Option<Upstream> = None;
     let mut first = true;
+    // A tunnel that ran has closed (or passed on the EOF of) the client itself.
+    let mut tunnelled = false;
     loop {
         let head = match read_head(&shared, &stream, peer, &mut buf, first).await {
             HeadRead::Head(h) => h,
@@ -86,7 +88,7 @@ pub async fn serve(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr) {
                 match shared.limiter.admit_tunnel() {
                     Ok(tunnel_permit) => {
                         let permits = (permit, tunnel_permit);
-                        connect(
+                        tunnelled = connect(
                             &shared,
                             &policy,
                             &me,
@@ -125,8 +127,10 @@ pub async fn serve(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr) {
             break;
         }
     }
-    stream::close_write(&stream).await;
-    stream.abort();
+    if !tunnelled {
+        stream::close_write(&stream).await;
+        stream.abort();
+    }
 }
 
 enum HeadRead {
@@ -197,19 +201,17 @@ async fn read_head(
     }
 }
 
-/// Wait up to `idle` for the client's next bytes. Plain TCP waits with a
-/// one-byte peek (an idle keep-alive connection holds no buffer); TLS reads
-/// into `buf`. `false`: EOF, error or timeout.
+/// Wait up to `idle` for the client's next bytes. Plain TCP waits on the
+/// reactor for readability (an idle keep-alive connection holds no buffer);
+/// TLS reads into `buf`. `false`: EOF, error or timeout (an EOF that woke a
+/// plain wait is seen by the head read that follows).
 async fn wait_for_bytes(
     stream: &ClientStream,
     buf: &mut Vec<u8>,
     idle: std::time::Duration,
 ) -> bool {
-    match stream.peekable() {
-        Some(tcp) => {
-            let mut probe = [0u8; 1];
-            matches!(async_std::io::timeout(idle, tcp.peek(&mut probe)).await, Ok(n) if n > 0)
-        }
+    match stream.waitable() {
+        Some(tcp) => async_std::io::timeout(idle, tcp.readable()).await.is_ok(),
         None => matches!(read_more_timeout(stream, buf, idle).await, Ok(n) if n > 0),
     }
 }
@@ -291,10 +293,10 @@ async fn decide_steps(
 }
 
 /// Dial exactly the approved address, within the connect timeout.
-async fn dial(shared: &Shared, approved: Approved) -> Result<(TcpStream, Approved), Box<Refusal>> {
+async fn dial(shared: &Shared, approved: Approved) -> Result<(Tcp, Approved), Box<Refusal>> {
     let limit = shared.settings.connect_timeout;
     let started = Instant::now();
-    let dialled = async_std::io::timeout(limit, TcpStream::connect(approved.addr)).await;
+    let dialled = async_std::io::timeout(limit, Tcp::connect(approved.addr)).await;
     metrics::get().dialled(started.elapsed(), dialled.is_ok());
     match dialled {
         Ok(s) => {
@@ -342,7 +344,7 @@ async fn connect(
     head: RequestHead,
     eager: Vec<u8>,
     permits: (Permit<'_>, Permit<'_>),
-) {
+) -> bool {
     let (request_permit, tunnel_permit) = permits;
     let start = logging::now();
     let facts = facts(&head, peer, cert, start);
@@ -356,12 +358,12 @@ async fn connect(
             log_refusal(&facts, &refusal);
             // Answer and close without reading anything else (RFC 9931).
             let _ = write_all(&client, &refusal.reply(policy).to_bytes()).await;
-            return;
+            return false;
         }
     };
     emit(&decision::approved_record(&facts, &approved).to_line(logging::now()));
     if write_all(&client, CONNECT_ESTABLISHED).await.is_err() {
-        return;
+        return false;
     }
     // The request is answered; from here on only the tunnel cap applies.
     drop(request_permit);
@@ -391,6 +393,7 @@ async fn connect(
         trace_id: facts.trace_id.clone(),
     };
     emit(&record.to_line(end));
+    true
 }
 
 /// Forward one absolute-form request. Returns whether the client connection

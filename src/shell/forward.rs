@@ -4,7 +4,7 @@
 
 use std::net::SocketAddr;
 
-use async_std::net::TcpStream;
+use crate::shell::net::Tcp;
 
 use crate::shell::stream::ClientStream;
 
@@ -20,13 +20,13 @@ use crate::shell::state::Shared;
 /// A kept-alive upstream connection, reusable only for the same address.
 pub struct Upstream {
     pub addr: SocketAddr,
-    pub stream: TcpStream,
+    pub stream: Tcp,
     /// Bytes read from upstream past the last response.
     pub buf: Vec<u8>,
 }
 
 impl Upstream {
-    pub fn new(stream: TcpStream, addr: SocketAddr) -> Upstream {
+    pub fn new(stream: Tcp, addr: SocketAddr) -> Upstream {
         Upstream {
             addr,
             stream,
@@ -127,7 +127,7 @@ pub async fn exchange(
                 retried = true;
                 match async_std::io::timeout(
                     shared.settings.connect_timeout,
-                    TcpStream::connect(approved.addr),
+                    Tcp::connect(approved.addr),
                 )
                 .await
                 {

@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_std::net::TcpListener;
+use crate::shell::net::Listener;
 use async_std::task;
 
 use crate::core::decision::Policy;
@@ -29,9 +29,8 @@ pub struct ServerParams {
 
 /// Serve until a signal drains the process. Errors (binding) are returned as text.
 pub async fn run(params: ServerParams) -> Result<(), String> {
-    let listener = TcpListener::bind(params.listen)
-        .await
-        .map_err(|e| format!("listen on {}: {e}", params.listen))?;
+    let listener =
+        Listener::bind(params.listen).map_err(|e| format!("listen on {}: {e}", params.listen))?;
     let bound = listener
         .local_addr()
         .map_err(|e| format!("listen on {}: {e}", params.listen))?;

@@ -6,7 +6,7 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use async_std::net::TcpStream;
+use crate::shell::net::Tcp;
 use ipnet::IpNet;
 
 use crate::core::proxy_protocol::{self, ProxyHeaderError};
@@ -27,7 +27,7 @@ pub struct ProxyProtocol {
 /// Read bytes until the core can tell whether (and which) header is there.
 /// Returns the client's address and the bytes read past the header.
 pub async fn read(
-    tcp: &TcpStream,
+    tcp: &Tcp,
     peer: SocketAddr,
     settings: &ProxyProtocol,
     limit: Duration,

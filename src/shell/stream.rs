@@ -1,7 +1,7 @@
 //! The client side of a connection, plain TCP or TLS, behind one type.
 //!
 //! The shell reads and writes streams through shared references (async-std's
-//! `&TcpStream` is `AsyncRead + AsyncWrite`), so a tunnel can pump both
+//! `&Tcp` is `AsyncRead + AsyncWrite`), so a tunnel can pump both
 //! directions of one connection at once. [`Endpoint`] is that contract;
 //! [`Io`] turns any endpoint into an `AsyncRead + AsyncWrite` value.
 //!
@@ -18,12 +18,12 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use async_std::net::TcpStream;
 use futures_lite::io::{AsyncRead, AsyncWrite};
 use futures_rustls::server::TlsStream;
 use futures_rustls::TlsAcceptor;
 
 use crate::core::auth::ClientCert;
+use crate::shell::net::Tcp;
 use crate::shell::proxy_header::{self, ProxyProtocol};
 use crate::shell::tls;
 
@@ -39,12 +39,12 @@ pub trait Endpoint: Send + Sync {
     /// The socket to wait on for readability without holding a buffer, when
     /// that is sound: plain TCP only (TLS may hold decrypted bytes in memory
     /// while the socket looks quiet).
-    fn peekable(&self) -> Option<&TcpStream> {
+    fn waitable(&self) -> Option<&Tcp> {
         None
     }
 }
 
-impl Endpoint for TcpStream {
+impl Endpoint for Tcp {
     fn poll_read_shared(&self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
         Pin::new(&mut &*self).poll_read(cx, buf)
     }
@@ -60,7 +60,7 @@ impl Endpoint for TcpStream {
     fn abort(&self) {
         let _ = self.shutdown(Shutdown::Both);
     }
-    fn peekable(&self) -> Option<&TcpStream> {
+    fn waitable(&self) -> Option<&Tcp> {
         Some(self)
     }
 }
@@ -105,7 +105,7 @@ pub async fn close_write<S: Endpoint + ?Sized>(s: &S) {
 /// replayed before the socket's own, so the TLS handshake sees them.
 struct Prefixed {
     ahead: Vec<u8>,
-    tcp: TcpStream,
+    tcp: Tcp,
 }
 
 impl AsyncRead for Prefixed {
@@ -145,7 +145,7 @@ impl AsyncWrite for Prefixed {
 /// The shared half of a TLS client connection.
 pub struct TlsConn {
     tls: Mutex<TlsStream<Prefixed>>,
-    tcp: TcpStream,
+    tcp: Tcp,
 }
 
 impl TlsConn {
@@ -159,7 +159,7 @@ impl TlsConn {
 /// A client connection, plain or TLS. Cloning shares the connection.
 #[derive(Clone)]
 pub enum ClientStream {
-    Plain(TcpStream),
+    Plain(Tcp),
     Tls(Arc<TlsConn>),
 }
 
@@ -174,7 +174,7 @@ impl fmt::Debug for ClientStream {
 
 impl ClientStream {
     /// The TCP socket underneath.
-    pub fn tcp(&self) -> &TcpStream {
+    pub fn tcp(&self) -> &Tcp {
         match self {
             ClientStream::Plain(s) => s,
             ClientStream::Tls(t) => &t.tcp,
@@ -231,7 +231,7 @@ impl Endpoint for ClientStream {
     fn abort(&self) {
         let _ = self.tcp().shutdown(Shutdown::Both);
     }
-    fn peekable(&self) -> Option<&TcpStream> {
+    fn waitable(&self) -> Option<&Tcp> {
         match self {
             ClientStream::Plain(s) => Some(s),
             ClientStream::Tls(_) => None,
@@ -271,7 +271,7 @@ pub struct Opened {
 /// caller closes the connection.
 pub async fn open(
     front: &Front,
-    tcp: TcpStream,
+    tcp: Tcp,
     peer: SocketAddr,
     limit: Duration,
 ) -> Result<Opened, (SocketAddr, String)> {

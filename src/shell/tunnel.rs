@@ -11,12 +11,13 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
+use crate::shell::net::Tcp;
 use async_std::io::{ReadExt as _, WriteExt as _};
-use async_std::net::TcpStream;
 use futures_lite::future;
 
 use crate::core::time::Timestamp;
 use crate::shell::pool::{self, Pool};
+use crate::shell::splice::{self, Fault, Pipe};
 use crate::shell::stream::{close_write, ClientStream, Endpoint, Io};
 
 /// What a tunnel did, for the CN-CLOSE record.
@@ -27,6 +28,8 @@ pub struct TunnelStats {
     /// Bytes from the client to the destination (including eager bytes).
     pub bytes_out: u64,
     pub last_activity: Timestamp,
+    /// Of all bytes, those moved by `splice(2)` (bulk plain-TCP streams).
+    pub spliced: u64,
     /// Empty when both directions ended with a clean EOF.
     pub error: String,
 }
@@ -76,7 +79,7 @@ impl Activity {
 /// CONNECT head; they are written upstream first.
 pub async fn run(
     client: ClientStream,
-    upstream: TcpStream,
+    upstream: Tcp,
     eager: Vec<u8>,
     idle: Option<Duration>,
     stop: impl std::future::Future<Output = ()>,
@@ -88,7 +91,7 @@ pub async fn run(
 async fn run_with(
     pool: &Pool,
     client: ClientStream,
-    upstream: TcpStream,
+    upstream: Tcp,
     eager: Vec<u8>,
     idle: Option<Duration>,
     stop: impl std::future::Future<Output = ()>,
@@ -96,6 +99,7 @@ async fn run_with(
     let activity = Activity::new();
     let bytes_in = AtomicU64::new(0);
     let bytes_out = AtomicU64::new(0);
+    let spliced = AtomicU64::new(0);
 
     let both = async {
         if !eager.is_empty() {
@@ -116,11 +120,13 @@ async fn run_with(
         };
         let up = async {
             let side = Side::Client;
-            fail_both(pump(pool, &client, &upstream, &bytes_out, &activity, side).await)
+            let counters = (&bytes_out, &spliced);
+            fail_both(pump(pool, &client, &upstream, counters, &activity, side).await)
         };
         let down = async {
             let side = Side::Destination;
-            fail_both(pump(pool, &upstream, &client, &bytes_in, &activity, side).await)
+            let counters = (&bytes_in, &spliced);
+            fail_both(pump(pool, &upstream, &client, counters, &activity, side).await)
         };
         match future::zip(up, down).await {
             (Err(e), _) | (_, Err(e)) => Ended::Failed(e),
@@ -156,6 +162,7 @@ async fn run_with(
     TunnelStats {
         bytes_in: bytes_in.load(Ordering::Relaxed),
         bytes_out: bytes_out.load(Ordering::Relaxed),
+        spliced: spliced.load(Ordering::Relaxed),
         last_activity: activity.last_wall(),
         error,
     }
@@ -167,7 +174,7 @@ enum Ended {
     Failed(String),
 }
 
-fn abort(a: &ClientStream, b: &TcpStream) {
+fn abort(a: &ClientStream, b: &Tcp) {
     a.abort();
     b.abort();
 }
@@ -200,23 +207,20 @@ async fn pump<F: Endpoint, T: Endpoint>(
     pool: &Pool,
     from: &F,
     to: &T,
-    counter: &AtomicU64,
+    (counter, spliced): (&AtomicU64, &AtomicU64),
     activity: &Activity,
     side: Side,
 ) -> Result<(), String> {
     let read_err = |e: std::io::Error| format!("read from {}: {e}", side.source());
     let write_err = |e: std::io::Error| format!("write to {}: {e}", side.sink());
     let (mut r, mut w) = (Io(from), Io(to));
-    let peekable = from.peekable();
+    let waitable = from.waitable();
+    // Both ends plain TCP: a bulk stream may move by splice(2) instead.
+    let spliceable = waitable.zip(to.waitable());
     loop {
-        if let Some(tcp) = peekable {
+        if let Some(tcp) = waitable {
             // Wait for bytes (or EOF, or an error) without holding a buffer.
-            let mut probe = [0u8; 1];
-            if tcp.peek(&mut probe).await.map_err(read_err)? == 0 {
-                // EOF seen by the peek: no read needed to confirm it.
-                close_write(to).await;
-                return Ok(());
-            }
+            tcp.readable().await.map_err(read_err)?;
         }
         let mut buf = pool.take();
         // Keep the buffer while reads fill it (a stream is flowing); give it
@@ -234,24 +238,57 @@ async fn pump<F: Endpoint, T: Endpoint>(
             w.flush().await.map_err(write_err)?;
             counter.fetch_add(n as u64, Ordering::Relaxed);
             activity.touch();
-            if n < buf.len() && peekable.is_some() {
+            if n == buf.len() {
+                if let Some((src, dst)) = spliceable {
+                    // A full buffer: bulk data. Move the rest in the kernel.
+                    if let Ok(pipe) = Pipe::new() {
+                        drop(buf);
+                        let counters = (counter, spliced);
+                        return splice_rest(&pipe, src, dst, counters, activity, side).await;
+                    }
+                }
+            } else if waitable.is_some() {
                 break;
             }
         }
     }
 }
 
+/// The rest of a plain TCP direction by `splice(2)`, then the half-close.
+async fn splice_rest(
+    pipe: &Pipe,
+    from: &Tcp,
+    to: &Tcp,
+    (counter, spliced): (&AtomicU64, &AtomicU64),
+    activity: &Activity,
+    side: Side,
+) -> Result<(), String> {
+    let delivered = |n: usize| {
+        counter.fetch_add(n as u64, Ordering::Relaxed);
+        spliced.fetch_add(n as u64, Ordering::Relaxed);
+        activity.touch();
+    };
+    match splice::relay(pipe, from, to, delivered).await {
+        Ok(()) => {
+            close_write(to).await;
+            Ok(())
+        }
+        Err(Fault::Read(e)) => Err(format!("read from {}: {e}", side.source())),
+        Err(Fault::Write(e)) => Err(format!("write to {}: {e}", side.sink())),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use async_std::net::TcpListener;
+    use crate::shell::net::Listener;
     use std::net::Shutdown;
 
     /// A connected loopback pair (client end, server end).
-    async fn pair() -> (TcpStream, TcpStream) {
-        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    async fn pair() -> (Tcp, Tcp) {
+        let l = Listener::bind("127.0.0.1:0".parse().unwrap()).unwrap();
         let addr = l.local_addr().unwrap();
-        let (a, b) = future::zip(TcpStream::connect(addr), l.accept()).await;
+        let (a, b) = future::zip(Tcp::connect(addr), l.accept()).await;
         (a.unwrap(), b.unwrap().0)
     }
 
@@ -268,7 +305,7 @@ mod tests {
     }
 
     /// Write `data`, half-close, and collect everything read back until EOF.
-    async fn send_and_collect(s: TcpStream, data: Vec<u8>) -> Vec<u8> {
+    async fn send_and_collect(s: Tcp, data: Vec<u8>) -> Vec<u8> {
         let writer = {
             let s = s.clone();
             async move {
@@ -311,6 +348,79 @@ mod tests {
             assert!(at_client == down, "destination→client bytes differ");
             assert_eq!(stats.bytes_out, expected_up.len() as u64);
             assert_eq!(stats.bytes_in, down.len() as u64);
+            assert_eq!(stats.error, "");
+        });
+    }
+
+    #[test]
+    fn bulk_streams_are_spliced_both_ways_and_arrive_exactly() {
+        async_std::task::block_on(async {
+            let (client_outer, client_inner) = pair().await;
+            let (dest_inner, dest_outer) = pair().await;
+            // Far more than the socket buffers hold: the pipes fill and the
+            // relay has to wait for the receivers again and again.
+            let up = payload(24 << 20, 3);
+            let down = payload((16 << 20) + 5, 4);
+            let tunnel = run(
+                ClientStream::Plain(client_inner),
+                dest_inner,
+                Vec::new(),
+                Some(Duration::from_secs(60)),
+                future::pending(),
+            );
+            let client = send_and_collect(client_outer, up.clone());
+            let dest = send_and_collect(dest_outer, down.clone());
+            let (stats, (at_client, at_dest)) =
+                future::zip(tunnel, future::zip(client, dest)).await;
+            assert!(at_dest == up, "client→destination bytes differ");
+            assert!(at_client == down, "destination→client bytes differ");
+            assert_eq!(stats.bytes_out, up.len() as u64);
+            assert_eq!(stats.bytes_in, down.len() as u64);
+            assert!(
+                stats.spliced > (up.len() + down.len()) as u64 / 2,
+                "bulk bytes were copied, not spliced: {} of {}",
+                stats.spliced,
+                up.len() + down.len()
+            );
+            assert_eq!(stats.error, "");
+        });
+    }
+
+    #[test]
+    fn a_spliced_direction_passes_its_eof_on_while_the_other_stays_open() {
+        async_std::task::block_on(async {
+            let (client_outer, client_inner) = pair().await;
+            let (dest_inner, dest_outer) = pair().await;
+            let up = payload(4 << 20, 5);
+            let tunnel = run(
+                ClientStream::Plain(client_inner),
+                dest_inner,
+                Vec::new(),
+                Some(Duration::from_secs(60)),
+                future::pending(),
+            );
+            let exercise = async {
+                let (mut c, mut d) = (&client_outer, &dest_outer);
+                let send = async {
+                    c.write_all(&up).await.unwrap();
+                    client_outer.shutdown(Shutdown::Write).unwrap();
+                };
+                let mut got = Vec::new();
+                let recv = d.read_to_end(&mut got);
+                let (_, n) = future::zip(send, recv).await;
+                n.unwrap();
+                assert!(got == up, "client→destination bytes differ");
+                // The destination still answers after the client's EOF.
+                d.write_all(b"late answer").await.unwrap();
+                dest_outer.shutdown(Shutdown::Write).unwrap();
+                let mut answer = Vec::new();
+                c.read_to_end(&mut answer).await.unwrap();
+                assert_eq!(answer, b"late answer");
+            };
+            let (stats, ()) = future::zip(tunnel, exercise).await;
+            assert!(stats.spliced > 0, "the bulk direction was not spliced");
+            assert_eq!(stats.bytes_out, up.len() as u64);
+            assert_eq!(stats.bytes_in, 11);
             assert_eq!(stats.error, "");
         });
     }

@@ -1,0 +1,99 @@
+//! Zero-copy bulk transfer for a tunnel direction between two plain TCP
+//! sockets: `splice(2)` moves the bytes socket → pipe → socket inside the
+//! kernel, so they are never copied into (or out of) our memory.
+//!
+//! A tunnel direction starts out copying through a pooled buffer; only when
+//! a read fills that buffer (a bulk stream, not a request/response
+//! exchange) does it switch to this loop, which keeps its pipe (two file
+//! descriptors, no memory while empty) until the direction ends. When a
+//! pipe cannot be made (descriptor limits), the caller keeps copying.
+//!
+//! The syscalls come from `rustix`'s safe wrappers; no `unsafe` here.
+
+use std::io;
+use std::os::fd::OwnedFd;
+
+use rustix::pipe::{pipe_with, splice, PipeFlags, SpliceFlags};
+
+use crate::shell::net::Tcp;
+
+/// The most a single `splice` is asked to move; the pipe's capacity
+/// (64 KiB by default) bounds what it actually moves.
+const CHUNK: usize = 1 << 20;
+
+/// A non-blocking pipe used as the in-kernel buffer of one direction.
+pub struct Pipe {
+    read: OwnedFd,
+    write: OwnedFd,
+}
+
+impl Pipe {
+    pub fn new() -> io::Result<Pipe> {
+        let (read, write) = pipe_with(PipeFlags::CLOEXEC | PipeFlags::NONBLOCK)?;
+        Ok(Pipe { read, write })
+    }
+}
+
+/// Why a relay stopped early: which side failed.
+#[derive(Debug)]
+pub enum Fault {
+    Read(io::Error),
+    Write(io::Error),
+}
+
+/// Move everything from `from` to `to` until `from` reaches EOF (`Ok`), or
+/// a side fails. `delivered` is told each time bytes reach `to`. Bytes keep
+/// their order and none stay behind in the pipe on `Ok`.
+pub async fn relay(
+    pipe: &Pipe,
+    from: &Tcp,
+    to: &Tcp,
+    mut delivered: impl FnMut(usize),
+) -> Result<(), Fault> {
+    let flags = SpliceFlags::MOVE | SpliceFlags::NONBLOCK;
+    // Bytes in the pipe, not yet written to `to`.
+    let mut held: usize = 0;
+    let mut eof = false;
+    loop {
+        // Fill the pipe from the socket as far as it goes without blocking.
+        while !eof {
+            match splice(from, None, &pipe.write, None, CHUNK, flags) {
+                Ok(0) => eof = true,
+                Ok(n) => held += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    // A full pipe (it may fill before CHUNK bytes) is drained
+                    // first; an empty pipe means the socket has nothing yet.
+                    if held > 0 {
+                        break;
+                    }
+                    from.readable().await.map_err(Fault::Read)?;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(Fault::Read(e.into())),
+            }
+        }
+        // Drain the pipe into the other socket.
+        while held > 0 {
+            match splice(&pipe.read, None, to, None, held, flags) {
+                Ok(0) => {
+                    return Err(Fault::Write(io::Error::new(
+                        io::ErrorKind::WriteZero,
+                        "destination accepted no bytes",
+                    )))
+                }
+                Ok(n) => {
+                    held -= n;
+                    delivered(n);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    to.writable().await.map_err(Fault::Write)?;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(Fault::Write(e.into())),
+            }
+        }
+        if eof {
+            return Ok(());
+        }
+    }
+}
