@@ -250,7 +250,15 @@ async fn send_and_read_head(
             .settings
             .idle_timeout
             .unwrap_or(std::time::Duration::from_secs(300));
-        match async_std::io::timeout(limit, read_more(&conn.stream, &mut conn.buf)).await {
+        let read = async {
+            if was_empty {
+                // Right after the request the answer is never there yet: wait
+                // for it instead of a read that would only say so.
+                conn.stream.readable().await?;
+            }
+            read_more(&conn.stream, &mut conn.buf).await
+        };
+        match async_std::io::timeout(limit, read).await {
             Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
                 return Err(Failure::Timeout(format!(
                     "Timed out reading response from remote host after {limit:?}"

@@ -8,7 +8,7 @@
 //! [`splice`](crate::shell::splice)). Same reactor, same executor; only
 //! the handle type differs.
 
-use std::io;
+use std::io::{self, Read as _};
 use std::net::{Shutdown, SocketAddr};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::pin::Pin;
@@ -56,6 +56,18 @@ impl Tcp {
     /// Wait until a write would not block.
     pub async fn writable(&self) -> io::Result<()> {
         self.0.writable().await
+    }
+
+    /// Read what is there now without waiting: `WouldBlock` when nothing is.
+    /// Lets a pump check for more bytes (or EOF) before going back to the
+    /// reactor, which a wait always does even when bytes are ready.
+    pub fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            match (&mut self.0.get_ref()).read(buf) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                other => return other,
+            }
+        }
     }
 
     /// Copy pending bytes without consuming them, waiting for some.

@@ -16,6 +16,7 @@ use std::os::fd::OwnedFd;
 use rustix::pipe::{pipe_with, splice, PipeFlags, SpliceFlags};
 
 use crate::shell::net::Tcp;
+use crate::shell::tunnel::Budget;
 
 /// The most a single `splice` is asked to move; the pipe's capacity
 /// (64 KiB by default) bounds what it actually moves.
@@ -54,7 +55,9 @@ pub async fn relay(
     // Bytes in the pipe, not yet written to `to`.
     let mut held: usize = 0;
     let mut eof = false;
+    let mut budget = Budget::default();
     loop {
+        budget.spend().await;
         // Fill the pipe from the socket as far as it goes without blocking.
         while !eof {
             match splice(from, None, &pipe.write, None, CHUNK, flags) {

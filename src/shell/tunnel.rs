@@ -223,10 +223,19 @@ async fn pump<F: Endpoint, T: Endpoint>(
             tcp.readable().await.map_err(read_err)?;
         }
         let mut buf = pool.take();
-        // Keep the buffer while reads fill it (a stream is flowing); give it
-        // back after the first short read (plain TCP only).
+        // Keep the buffer while bytes keep coming; plain TCP gives it back
+        // (and waits again) as soon as a read finds nothing there.
+        let mut budget = Budget::default();
         loop {
-            let n = r.read(&mut buf).await.map_err(read_err)?;
+            budget.spend().await;
+            let n = match waitable {
+                Some(tcp) => match tcp.try_read(&mut buf) {
+                    Ok(n) => n,
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                    Err(e) => return Err(read_err(e)),
+                },
+                None => r.read(&mut buf).await.map_err(read_err)?,
+            };
             if n == 0 {
                 // Half-close: the peer finished sending; tell the other side, keep the reverse open.
                 close_write(to).await;
@@ -247,9 +256,24 @@ async fn pump<F: Endpoint, T: Endpoint>(
                         return splice_rest(&pipe, src, dst, counters, activity, side).await;
                     }
                 }
-            } else if waitable.is_some() {
-                break;
             }
+        }
+    }
+}
+
+/// Steps a pump may take without waiting before it lets other tasks run
+/// (reads and writes that never block would otherwise hold the executor).
+#[derive(Default)]
+pub(crate) struct Budget(u32);
+
+impl Budget {
+    const STEPS: u32 = 32;
+
+    pub(crate) async fn spend(&mut self) {
+        self.0 += 1;
+        if self.0 >= Self::STEPS {
+            self.0 = 0;
+            future::yield_now().await;
         }
     }
 }
