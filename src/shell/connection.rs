@@ -30,7 +30,12 @@ use crate::shell::tunnel;
 /// Serve one accepted connection to completion.
 pub async fn serve(shared: Arc<Shared>, tcp: Tcp, peer: SocketAddr) {
     let _open = metrics::get().connection_opened();
-    let local_ip = tcp.local_addr().ok().map(|a| a.ip());
+    // The address the client reached us on: the listener's own, unless it
+    // is a wildcard (then ask the socket; one syscall saved otherwise).
+    let local_ip = match shared.listen.first() {
+        Some(l) if !l.ip().is_unspecified() => Some(l.ip()),
+        _ => tcp.local_addr().ok().map(|a| a.ip()),
+    };
     let me = SelfEndpoints {
         listen: shared.listen.clone(),
         local_ip,
