@@ -119,6 +119,8 @@ fn metrics_count_real_requests_and_health_is_ready() {
         ("cn_atpt_success_total", 1.0),
         ("cn_atpt_fail_total", 0.0),
         ("cn_close_total", 1.0),
+        // Four bytes each way: copied, far below the splice threshold.
+        ("cn_spliced_bytes_total", 0.0),
         ("tunnels_open", 0.0),
         ("proxy_decision_duration_seconds_count", 5.0),
         ("resolver_lookup_duration_seconds_count", 2.0),

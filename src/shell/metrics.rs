@@ -129,6 +129,7 @@ pub struct Metrics {
     cn_atpt_success: Counter,
     cn_atpt_fail: Counter,
     cn_close: Counter,
+    cn_spliced_bytes: Counter,
     decision_seconds: Histogram,
     lookup_seconds: Histogram,
     connect_seconds: Histogram,
@@ -185,6 +186,10 @@ impl Metrics {
             "Connection attempts to destinations that failed or timed out",
         );
         let cn_close = counter("cn_close", "CONNECT tunnels closed");
+        let cn_spliced_bytes = counter(
+            "cn_spliced_bytes",
+            "Tunnel bytes moved in the kernel by splice(2) (bulk plain-TCP streams)",
+        );
 
         let mut histogram = |name: &str, help: &str, buckets: Vec<f64>| {
             let h = Histogram::new(buckets.into_iter());
@@ -248,6 +253,7 @@ impl Metrics {
             cn_atpt_success,
             cn_atpt_fail,
             cn_close,
+            cn_spliced_bytes,
             decision_seconds,
             lookup_seconds,
             connect_seconds,
@@ -332,6 +338,7 @@ impl Metrics {
     /// A tunnel ended.
     pub fn tunnel_closed(&self, stats: &TunnelStats, duration: Duration) {
         self.cn_close.inc();
+        self.cn_spliced_bytes.inc_by(stats.spliced);
         self.tunnel_seconds.observe(duration.as_secs_f64());
         self.tunnel_bytes_in.observe(stats.bytes_in as f64);
         self.tunnel_bytes_out.observe(stats.bytes_out as f64);
