@@ -28,6 +28,10 @@ RUN mkdir src \
 
 # The real sources. `touch` makes them newer than the placeholders' build
 # (COPY keeps the build context's timestamps), so cargo rebuilds our crate.
+# build.rs and link/ put the start-up code together in the binary (less
+# code resident at rest; see build.rs).
+COPY build.rs ./
+COPY link ./link
 COPY src ./src
 RUN touch src/main.rs src/lib.rs \
     && cargo build --release --locked \

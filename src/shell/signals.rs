@@ -3,10 +3,15 @@
 //! new file is bad.
 
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
-use futures_lite::StreamExt as _;
+use async_std::os::unix::net::UnixStream;
+use futures_lite::AsyncRead as _;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+use signal_hook::iterator::backend::{OwningSignalIterator, PollResult, SignalDelivery};
+use signal_hook::iterator::exfiltrator::SignalOnly;
 
 use crate::core::acl::{Acl, Action};
 use crate::core::record::Level;
@@ -34,13 +39,48 @@ pub fn load_acl(source: &AclSource) -> Result<(Acl, Vec<String>), String> {
     }
 }
 
+/// The installed handlers: signal-hook's self-pipe, whose read end is an
+/// async-std socket, so it is watched by the one reactor the proxy already
+/// runs (no second reactor thread just for signals).
+pub struct Signals(OwningSignalIterator<UnixStream, SignalOnly>);
+
+impl Signals {
+    /// The next signal; `None` once the delivery is closed.
+    async fn next(&mut self) -> Option<i32> {
+        futures_lite::future::poll_fn(|cx| self.poll_next(cx)).await
+    }
+
+    fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<i32>> {
+        let mut has_signals = |read: &mut UnixStream| match Pin::new(read).poll_read(cx, &mut [0u8])
+        {
+            Poll::Pending => Ok(false),
+            Poll::Ready(Ok(n)) => Ok(n > 0),
+            Poll::Ready(Err(e)) => Err(e),
+        };
+        match self.0.poll_signal(&mut has_signals) {
+            PollResult::Signal(signal) => Poll::Ready(Some(signal)),
+            PollResult::Pending => Poll::Pending,
+            PollResult::Closed => Poll::Ready(None),
+            PollResult::Err(e) => {
+                emit(
+                    &logging::line(Level::Error, "signal pipe failed").with("error", e.to_string()),
+                );
+                Poll::Ready(None)
+            }
+        }
+    }
+}
+
 /// Install the handlers. Done once at start, before serving: installing
 /// them lazily inside a task could happen while the process is out of file
 /// descriptors, and the reactor behind them panics then (which used to
 /// drop the drain trigger and stop the proxy).
-pub fn install() -> Result<signal_hook_async_std::Signals, String> {
-    signal_hook_async_std::Signals::new([SIGTERM, SIGINT, SIGHUP])
-        .map_err(|e| format!("cannot install signal handlers: {e}"))
+pub fn install() -> Result<Signals, String> {
+    let err = |e: std::io::Error| format!("cannot install signal handlers: {e}");
+    let (read, write) = UnixStream::pair().map_err(err)?;
+    let delivery = SignalDelivery::with_pipe(read, write, SignalOnly, [SIGTERM, SIGINT, SIGHUP])
+        .map_err(err)?;
+    Ok(Signals(OwningSignalIterator::new(delivery)))
 }
 
 /// Handle signals until the process stops.
@@ -48,7 +88,7 @@ pub async fn handle(
     shared: Arc<Shared>,
     triggers: Triggers,
     source: AclSource,
-    mut signals: signal_hook_async_std::Signals,
+    mut signals: Signals,
 ) {
     let mut draining = false;
     while let Some(signal) = signals.next().await {
