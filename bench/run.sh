@@ -45,6 +45,9 @@ if [ -z "${BENCH_IN_NETNS:-}" ]; then
         (service "$svc" stop >/dev/null 2>&1 || true)
     done
     (cd "$ROOT" && timeout 1200 cargo build --release --quiet --bin smokescreen)
+    # RSS at rest depends on link/startup-order.txt matching this build's
+    # symbol names (they change with toolchain and dependency versions).
+    echo "start-up order: $("$ROOT/bench/startup-order.sh" --check) (regenerate with bench/startup-order.sh if far from all)" >&2
     timeout 600 cargo build --release --quiet --manifest-path "$HERE/Cargo.toml"
     mkdir -p "$OUT"
     # Real root gets a plain network namespace (squid can drop privileges);
