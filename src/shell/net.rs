@@ -70,10 +70,6 @@ impl Tcp {
         }
     }
 
-    /// Copy pending bytes without consuming them, waiting for some.
-    pub async fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.0.peek(buf).await
-    }
 }
 
 impl AsFd for Tcp {

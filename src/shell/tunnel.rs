@@ -2,11 +2,15 @@
 //! propagated (a FIN one way leaves the other way open), an idle timeout over
 //! both directions, and a forced stop for the end of a graceful drain.
 //!
-//! Memory: an idle tunnel holds no data buffer. Each direction waits for
-//! readability with a one-byte `peek`, borrows a buffer from the shared
+//! Memory: an idle tunnel holds no data buffer. Each direction waits on the
+//! reactor for readability, borrows a buffer from the shared
 //! [`pool`](crate::shell::pool) only while bytes move, and gives it back as
-//! soon as a read comes back short (the burst is over). A TLS client keeps
-//! its buffer (decrypted bytes may wait in memory while the socket is quiet).
+//! soon as a read finds nothing more. A TLS client keeps its buffer
+//! (decrypted bytes may wait in memory while the socket is quiet).
+//!
+//! Bulk: a direction between two plain TCP sockets whose read fills the
+//! pool buffer continues with [`splice`](crate::shell::splice), in the
+//! kernel, until its EOF.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
