@@ -69,7 +69,6 @@ impl Tcp {
             }
         }
     }
-
 }
 
 impl AsFd for Tcp {

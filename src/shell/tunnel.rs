@@ -351,66 +351,54 @@ mod tests {
         future::zip(writer, reader).await.1
     }
 
+    /// Run a plain tunnel where the client sends `eager` then `up` and the
+    /// destination sends `down`, each side half-closing when done; check
+    /// that every byte arrived in order and the counters agree.
+    async fn cross(eager: &[u8], up: &[u8], down: &[u8]) -> TunnelStats {
+        let (client_outer, client_inner) = pair().await;
+        let (dest_inner, dest_outer) = pair().await;
+        let tunnel = run(
+            ClientStream::Plain(client_inner),
+            dest_inner,
+            eager.to_vec(),
+            Some(Duration::from_secs(60)),
+            future::pending(),
+        );
+        let client = send_and_collect(client_outer, up.to_vec());
+        let dest = send_and_collect(dest_outer, down.to_vec());
+        let (stats, (at_client, at_dest)) = future::zip(tunnel, future::zip(client, dest)).await;
+        let expected_up = [eager, up].concat();
+        assert!(at_dest == expected_up, "client→destination bytes differ");
+        assert!(at_client == down, "destination→client bytes differ");
+        assert_eq!(stats.bytes_out, expected_up.len() as u64);
+        assert_eq!(stats.bytes_in, down.len() as u64);
+        assert_eq!(stats.error, "");
+        stats
+    }
+
     #[test]
     fn bytes_cross_both_ways_exactly_with_eager_bytes_and_half_close() {
         async_std::task::block_on(async {
-            let (client_outer, client_inner) = pair().await;
-            let (dest_inner, dest_outer) = pair().await;
-            let eager = b"eager-bytes".to_vec();
             let up = payload(3 * pool::BUFFER + 17, 1);
             let down = payload(5 * pool::BUFFER + 3, 2);
-            let tunnel = run(
-                ClientStream::Plain(client_inner),
-                dest_inner,
-                eager.clone(),
-                Some(Duration::from_secs(30)),
-                future::pending(),
-            );
-            let client = send_and_collect(client_outer, up.clone());
-            let dest = send_and_collect(dest_outer, down.clone());
-            let (stats, (at_client, at_dest)) =
-                future::zip(tunnel, future::zip(client, dest)).await;
-            let mut expected_up = eager.clone();
-            expected_up.extend_from_slice(&up);
-            assert!(at_dest == expected_up, "client→destination bytes differ");
-            assert!(at_client == down, "destination→client bytes differ");
-            assert_eq!(stats.bytes_out, expected_up.len() as u64);
-            assert_eq!(stats.bytes_in, down.len() as u64);
-            assert_eq!(stats.error, "");
+            cross(b"eager-bytes", &up, &down).await;
         });
     }
 
     #[test]
     fn bulk_streams_are_spliced_both_ways_and_arrive_exactly() {
         async_std::task::block_on(async {
-            let (client_outer, client_inner) = pair().await;
-            let (dest_inner, dest_outer) = pair().await;
             // Far more than the socket buffers hold: the pipes fill and the
             // relay has to wait for the receivers again and again.
             let up = payload(24 << 20, 3);
             let down = payload((16 << 20) + 5, 4);
-            let tunnel = run(
-                ClientStream::Plain(client_inner),
-                dest_inner,
-                Vec::new(),
-                Some(Duration::from_secs(60)),
-                future::pending(),
-            );
-            let client = send_and_collect(client_outer, up.clone());
-            let dest = send_and_collect(dest_outer, down.clone());
-            let (stats, (at_client, at_dest)) =
-                future::zip(tunnel, future::zip(client, dest)).await;
-            assert!(at_dest == up, "client→destination bytes differ");
-            assert!(at_client == down, "destination→client bytes differ");
-            assert_eq!(stats.bytes_out, up.len() as u64);
-            assert_eq!(stats.bytes_in, down.len() as u64);
+            let stats = cross(b"", &up, &down).await;
+            let total = (up.len() + down.len()) as u64;
             assert!(
-                stats.spliced > (up.len() + down.len()) as u64 / 2,
-                "bulk bytes were copied, not spliced: {} of {}",
-                stats.spliced,
-                up.len() + down.len()
+                stats.spliced > total / 2,
+                "bulk bytes were copied, not spliced: {} of {total}",
+                stats.spliced
             );
-            assert_eq!(stats.error, "");
         });
     }
 
