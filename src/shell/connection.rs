@@ -114,7 +114,9 @@ pub async fn serve(shared: Arc<Shared>, tcp: Tcp, peer: SocketAddr) {
             }
             RequestForm::Absolute(uri) => {
                 let target = uri.target.clone();
-                forward_one(
+                // Boxed: forwarding's state is large, and inline it would
+                // size every connection's task, idle tunnels included.
+                Box::pin(forward_one(
                     &shared,
                     &policy,
                     &me,
@@ -124,7 +126,7 @@ pub async fn serve(shared: Arc<Shared>, tcp: Tcp, peer: SocketAddr) {
                     head,
                     &mut buf,
                     &mut upstream,
-                )
+                ))
                 .await
             }
         };
@@ -263,7 +265,10 @@ async fn decide(
     cert: Option<&ClientCert>,
 ) -> Result<Approved, Box<Refusal>> {
     let started = Instant::now();
-    let result = decide_steps(shared, policy, me, target, head, proxy_type, cert).await;
+    // Boxed: the lookup's state is ~3 KiB and, inline, would stay in every
+    // connection's task for its whole life (an idle tunnel's included).
+    let steps = decide_steps(shared, policy, me, target, head, proxy_type, cert);
+    let result = Box::pin(steps).await;
     metrics::get().decided(started.elapsed());
     result
 }

@@ -257,7 +257,9 @@ async fn pump<F: Endpoint, T: Endpoint>(
                     if let Ok(pipe) = Pipe::new() {
                         drop(buf);
                         let counters = (counter, spliced);
-                        return splice_rest(&pipe, src, dst, counters, activity, side).await;
+                        // Boxed: only bulk directions pay for the relay's state.
+                        let rest = splice_rest(&pipe, src, dst, counters, activity, side);
+                        return Box::pin(rest).await;
                     }
                 }
             }
