@@ -123,14 +123,12 @@ async fn run_with(
             r
         };
         let up = async {
-            let side = Side::Client;
-            let counters = (&bytes_out, &spliced);
-            fail_both(pump(pool, &client, &upstream, counters, &activity, side).await)
+            let flow = Flow::new(Side::Client, &bytes_out, &spliced, &activity);
+            fail_both(pump(pool, &client, &upstream, &flow).await)
         };
         let down = async {
-            let side = Side::Destination;
-            let counters = (&bytes_in, &spliced);
-            fail_both(pump(pool, &upstream, &client, counters, &activity, side).await)
+            let flow = Flow::new(Side::Destination, &bytes_in, &spliced, &activity);
+            fail_both(pump(pool, &upstream, &client, &flow).await)
         };
         match future::zip(up, down).await {
             (Err(e), _) | (_, Err(e)) => Ended::Failed(e),
@@ -206,17 +204,57 @@ impl Side {
     }
 }
 
+/// What one direction reports: its byte counter, the tunnel's spliced-byte
+/// counter and last activity, and which end it reads from (error texts).
+struct Flow<'a> {
+    side: Side,
+    moved: &'a AtomicU64,
+    spliced: &'a AtomicU64,
+    activity: &'a Activity,
+}
+
+impl<'a> Flow<'a> {
+    fn new(
+        side: Side,
+        moved: &'a AtomicU64,
+        spliced: &'a AtomicU64,
+        activity: &'a Activity,
+    ) -> Self {
+        Flow {
+            side,
+            moved,
+            spliced,
+            activity,
+        }
+    }
+
+    /// `n` bytes reached the other end (`by_splice`: without our memory).
+    fn delivered(&self, n: usize, by_splice: bool) {
+        self.moved.fetch_add(n as u64, Ordering::Relaxed);
+        if by_splice {
+            self.spliced.fetch_add(n as u64, Ordering::Relaxed);
+        }
+        self.activity.touch();
+    }
+
+    fn read_err(&self, e: std::io::Error) -> String {
+        format!("read from {}: {e}", self.side.source())
+    }
+
+    fn write_err(&self, e: std::io::Error) -> String {
+        format!("write to {}: {e}", self.side.sink())
+    }
+}
+
 /// One direction: read until EOF, write everything, then pass the EOF on.
 async fn pump<F: Endpoint, T: Endpoint>(
     pool: &Pool,
     from: &F,
     to: &T,
-    (counter, spliced): (&AtomicU64, &AtomicU64),
-    activity: &Activity,
-    side: Side,
+    flow: &Flow<'_>,
 ) -> Result<(), String> {
-    let read_err = |e: std::io::Error| format!("read from {}: {e}", side.source());
-    let write_err = |e: std::io::Error| format!("write to {}: {e}", side.sink());
+    let read_err = |e| flow.read_err(e);
+    let write_err = |e| flow.write_err(e);
     let (mut r, mut w) = (Io(from), Io(to));
     let waitable = from.waitable();
     // Both ends plain TCP: a bulk stream may move by splice(2) instead.
@@ -249,17 +287,14 @@ async fn pump<F: Endpoint, T: Endpoint>(
             w.write_all(chunk).await.map_err(write_err)?;
             // TLS may hold records until flushed; plain TCP flush is free.
             w.flush().await.map_err(write_err)?;
-            counter.fetch_add(n as u64, Ordering::Relaxed);
-            activity.touch();
+            flow.delivered(n, false);
             if n == buf.len() {
                 if let Some((src, dst)) = spliceable {
                     // A full buffer: bulk data. Move the rest in the kernel.
                     if let Ok(pipe) = Pipe::new() {
                         drop(buf);
-                        let counters = (counter, spliced);
                         // Boxed: only bulk directions pay for the relay's state.
-                        let rest = splice_rest(&pipe, src, dst, counters, activity, side);
-                        return Box::pin(rest).await;
+                        return Box::pin(splice_rest(&pipe, src, dst, flow)).await;
                     }
                 }
             }
@@ -285,26 +320,14 @@ impl Budget {
 }
 
 /// The rest of a plain TCP direction by `splice(2)`, then the half-close.
-async fn splice_rest(
-    pipe: &Pipe,
-    from: &Tcp,
-    to: &Tcp,
-    (counter, spliced): (&AtomicU64, &AtomicU64),
-    activity: &Activity,
-    side: Side,
-) -> Result<(), String> {
-    let delivered = |n: usize| {
-        counter.fetch_add(n as u64, Ordering::Relaxed);
-        spliced.fetch_add(n as u64, Ordering::Relaxed);
-        activity.touch();
-    };
-    match splice::relay(pipe, from, to, delivered).await {
+async fn splice_rest(pipe: &Pipe, from: &Tcp, to: &Tcp, flow: &Flow<'_>) -> Result<(), String> {
+    match splice::relay(pipe, from, to, |n| flow.delivered(n, true)).await {
         Ok(()) => {
             close_write(to).await;
             Ok(())
         }
-        Err(Fault::Read(e)) => Err(format!("read from {}: {e}", side.source())),
-        Err(Fault::Write(e)) => Err(format!("write to {}: {e}", side.sink())),
+        Err(Fault::Read(e)) => Err(flow.read_err(e)),
+        Err(Fault::Write(e)) => Err(flow.write_err(e)),
     }
 }
 
