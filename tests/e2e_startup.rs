@@ -125,17 +125,7 @@ fn sigterm_drains_an_open_tunnel_then_exits_0() {
     }
     let origin = Origin::echo();
     let mut proxy = Proxy::start(&[&format!("--allow-address={}", origin.addr)]);
-    let mut s = connect(&proxy);
-    write!(
-        s,
-        "CONNECT {} HTTP/1.1\r\nProxy-Authorization: {}\r\n\r\n",
-        origin.addr,
-        basic("u", PASSWORD)
-    )
-    .unwrap();
-    let mut buf = Vec::new();
-    let head = read_head(&mut s, &mut buf).expect("CONNECT reply");
-    assert!(head.starts_with("HTTP/1.1 200 "), "{head}");
+    let mut s = open_tunnel_ok(proxy.addr, &origin.addr.to_string(), b"");
     proxy.signal("TERM");
     proxy.wait_line(|l| l.contains("stopped accepting"));
     // New connections are refused once draining has started.
@@ -169,18 +159,7 @@ fn exit_timeout_cuts_remaining_tunnels_and_logs_them() {
         &format!("--allow-address={}", origin.addr),
         "--exit-timeout=200ms",
     ]);
-    let mut s = connect(&proxy);
-    write!(
-        s,
-        "CONNECT {} HTTP/1.1\r\nProxy-Authorization: {}\r\n\r\n",
-        origin.addr,
-        basic("u", PASSWORD)
-    )
-    .unwrap();
-    let mut buf = Vec::new();
-    assert!(read_head(&mut s, &mut buf)
-        .expect("reply")
-        .starts_with("HTTP/1.1 200 "));
+    let mut s = open_tunnel_ok(proxy.addr, &origin.addr.to_string(), b"");
     proxy.signal("INT");
     let close = fields(&proxy.wait_msg("CANONICAL-PROXY-CN-CLOSE", 1));
     assert_eq!(close["error"], "proxy shutting down");
