@@ -253,19 +253,23 @@ pub fn go_float(x: f64) -> String {
     if x == 0.0 {
         return "0".into();
     }
-    let exp = x.abs().log10().floor() as i32;
+    // The decimal exponent of the shortest representation, read off Rust's
+    // own `{:e}` (the same digits Go picks), not computed with `log10`,
+    // which rounds up just below a power of ten (9.999999999999999e20).
+    let sci = format!("{x:e}");
+    let Some((mant, exp)) = sci.split_once('e') else {
+        return sci;
+    };
+    let exp: i32 = exp.parse().unwrap_or(0);
     if (-4..21).contains(&exp) {
         format!("{x}")
     } else {
         // Rust prints `1e-5`; Go prints `1e-05` (at least two exponent digits).
-        let s = format!("{x:e}");
-        match s.split_once('e') {
-            Some((mant, e)) => {
-                let (sign, digits) = e.strip_prefix('-').map(|d| ('-', d)).unwrap_or(('+', e));
-                format!("{mant}e{sign}{digits:0>2}")
-            }
-            None => s,
-        }
+        let (sign, digits) = match exp {
+            e if e < 0 => ('-', e.unsigned_abs()),
+            e => ('+', e.unsigned_abs()),
+        };
+        format!("{mant}e{sign}{digits:02}")
     }
 }
 
@@ -539,6 +543,13 @@ mod tests {
         assert_eq!(go_float(0.00001), "1e-05");
         assert_eq!(go_float(0.0001), "0.0001");
         assert_eq!(go_float(0.0), "0");
+        assert_eq!(go_float(1e21), "1e+21");
+        assert_eq!(go_float(-1.5e-7), "-1.5e-07");
+        assert_eq!(go_float(2.5e300), "2.5e+300");
+        // Just below a power of ten: the shortest digits decide the form,
+        // as in Go (a log10-based exponent said 21 here).
+        assert_eq!(go_float(9.999999999999999e20), "999999999999999900000");
+        assert_eq!(go_float(9.99999999999999e-5), "9.99999999999999e-05");
     }
 
     #[test]
