@@ -217,3 +217,72 @@ fn health_is_not_served_on_the_proxy_port() {
         smokescreen::core::reply::NON_PROXY_MESSAGE
     );
 }
+
+#[test]
+fn metrics_listener_keeps_alive_answers_head_and_honours_close() {
+    if !in_private_netns("metrics_listener_keeps_alive_answers_head_and_honours_close") {
+        return;
+    }
+    let (_proxy, metrics) = start_with_metrics(&[]);
+    let mut s = TcpStream::connect(metrics).expect("connect metrics");
+    let mut buf = Vec::new();
+
+    // HEAD: the length of the GET body, and no body bytes.
+    write!(s, "HEAD /healthz HTTP/1.1\r\nHost: m\r\n\r\n").expect("write HEAD");
+    let head = read_head(&mut s, &mut buf).expect("HEAD response");
+    assert!(head.starts_with("HTTP/1.1 200 "), "{head}");
+    assert_eq!(header(&head, "content-length").as_deref(), Some("3"));
+    assert!(buf.is_empty(), "HEAD answer carried a body: {buf:?}");
+
+    // Same connection, next request.
+    write!(s, "GET /healthz HTTP/1.1\r\nHost: m\r\n\r\n").expect("write GET");
+    let (head, body) = read_response(&mut s, &mut buf);
+    assert!(head.starts_with("HTTP/1.1 200 "), "{head}");
+    assert_eq!(body, b"ok\n");
+
+    // `Connection: close` gets its answer, then EOF.
+    write!(
+        s,
+        "GET /nope HTTP/1.1\r\nHost: m\r\nConnection: close\r\n\r\n"
+    )
+    .expect("write");
+    let (head, body) = read_response(&mut s, &mut buf);
+    assert!(head.starts_with("HTTP/1.1 404 "), "{head}");
+    assert_eq!(body, b"not found\n");
+    let mut rest = Vec::new();
+    s.read_to_end(&mut rest).expect("read to EOF");
+    assert!(
+        rest.is_empty() && buf.is_empty(),
+        "bytes after close: {rest:?}"
+    );
+
+    // The exposition itself, on a connection the client closes first.
+    let mut s = TcpStream::connect(metrics).expect("connect metrics");
+    write!(s, "GET /metrics HTTP/1.1\r\nHost: m\r\n\r\n").expect("write");
+    s.shutdown(Shutdown::Write).expect("half-close");
+    let mut all = Vec::new();
+    s.read_to_end(&mut all).expect("read to EOF");
+    let text = String::from_utf8_lossy(&all);
+    assert!(text.starts_with("HTTP/1.1 200 "), "{text}");
+    assert!(
+        text.contains("content-type: application/openmetrics-text"),
+        "{text}"
+    );
+    assert!(text.trim_end().ends_with("# EOF"), "{text}");
+
+    // async-h1 reads HTTP/1.1 only: an HTTP/1.0 head gets a 400, then EOF.
+    let mut s = TcpStream::connect(metrics).expect("connect metrics");
+    write!(s, "GET /healthz HTTP/1.0\r\nHost: m\r\n\r\n").expect("write 1.0");
+    let mut all = Vec::new();
+    s.read_to_end(&mut all).expect("read to EOF");
+    let text = String::from_utf8_lossy(&all);
+    assert!(text.starts_with("HTTP/1.1 400 "), "{text}");
+
+    // A head async-h1 refuses (HTTP/1.1 without Host): 400, then EOF.
+    let mut s = TcpStream::connect(metrics).expect("connect metrics");
+    write!(s, "GET /metrics HTTP/1.1\r\n\r\n").expect("write");
+    let mut all = Vec::new();
+    s.read_to_end(&mut all).expect("read to EOF");
+    let text = String::from_utf8_lossy(&all);
+    assert!(text.starts_with("HTTP/1.1 400 "), "{text}");
+}

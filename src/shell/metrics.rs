@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use async_std::net::{TcpListener, TcpStream};
 use futures_lite::FutureExt as _;
-use http_types::{Method, Request, Response, StatusCode};
+use http_types::{Method, Request};
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
@@ -416,23 +416,62 @@ pub fn route(method: &Method, path: &str, endpoint: &str, ready: bool) -> (u16, 
     (404, "not found\n")
 }
 
-fn respond(req: &Request, endpoint: &str) -> Response {
+/// Status, content type and body for one request.
+fn respond(req: &Request, endpoint: &str) -> (u16, &'static str, Vec<u8>) {
     let (status, body) = route(
         &req.method(),
         req.url().path(),
         endpoint,
         readiness().is_ready(),
     );
-    let status = StatusCode::try_from(status).unwrap_or(StatusCode::InternalServerError);
-    let mut res = Response::new(status);
-    if status == StatusCode::Ok && !HEALTH_PATHS.contains(&req.url().path()) {
-        res.insert_header("content-type", OPENMETRICS_CONTENT_TYPE);
-        res.set_body(get().render());
+    if status == 200 && !HEALTH_PATHS.contains(&req.url().path()) {
+        (
+            status,
+            OPENMETRICS_CONTENT_TYPE,
+            get().render().into_bytes(),
+        )
     } else {
-        res.insert_header("content-type", "text/plain; charset=utf-8");
-        res.set_body(body);
+        (
+            status,
+            "text/plain; charset=utf-8",
+            body.as_bytes().to_vec(),
+        )
     }
-    res
+}
+
+/// One whole response. Every body here has a known length, so there is
+/// never chunked framing; a HEAD answer keeps the length and drops the body.
+fn response_bytes(
+    status: u16,
+    content_type: &str,
+    body: &[u8],
+    head: bool,
+    close: bool,
+) -> Vec<u8> {
+    let mut out = format!(
+        "HTTP/1.1 {status} {}\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\n",
+        crate::core::reply::reason_phrase(status),
+        body.len()
+    )
+    .into_bytes();
+    if close {
+        out.extend_from_slice(b"connection: close\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+    if !head {
+        out.extend_from_slice(body);
+    }
+    out
+}
+
+/// Whether the client asked to close after this request. (async-h1 reads
+/// HTTP/1.1 heads only, where keep-alive is the default.)
+fn wants_close(req: &Request) -> bool {
+    req.header("connection").is_some_and(|v| {
+        v.as_str()
+            .split(',')
+            .any(|t| t.trim().eq_ignore_ascii_case("close"))
+    })
 }
 
 /// Bind the metrics listener and serve it in the background. Returns the
@@ -482,11 +521,52 @@ async fn serve(listener: TcpListener, endpoint: Arc<str>) {
     }
 }
 
+/// How long a metrics connection may take to send a request head (async-h1's
+/// own default when it served the whole connection).
+const HEAD_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Most request-body bytes read and discarded before the connection closes.
+const MAX_DISCARD: u64 = 64 * 1024;
+
+/// Serve one metrics connection. async-h1 parses each request; the answer is
+/// written here. (async-h1's response encoder would do the same for these
+/// fixed-length bodies, but its chunked path calls `log2`, the only reason
+/// the binary would load libm: 0.3 MiB of RSS; docs/performance.md.)
 async fn serve_one(stream: TcpStream, endpoint: Arc<str>) {
-    let handle = async_h1::accept(stream, move |req| {
-        let endpoint = Arc::clone(&endpoint);
-        async move { Ok(respond(&req, &endpoint)) }
-    });
+    let handle = async move {
+        use async_std::io::{ReadExt as _, WriteExt as _};
+        let mut out = stream.clone();
+        loop {
+            let next = async { Ok(async_h1::server::decode(stream.clone()).await) };
+            let (req, body) = match async_std::io::timeout(HEAD_TIMEOUT, next).await {
+                Ok(Ok(Some(pair))) => pair,
+                // A head async-h1 refuses (no Host, bad syntax): say so, close.
+                Ok(Err(_)) => {
+                    let text = b"bad request\n";
+                    let reply = response_bytes(400, "text/plain; charset=utf-8", text, false, true);
+                    let _ = out.write_all(&reply).await;
+                    return;
+                }
+                // EOF or the head timeout: close.
+                Ok(Ok(None)) | Err(_) => return,
+            };
+            let close = wants_close(&req);
+            let (status, content_type, bytes) = respond(&req, &endpoint);
+            let head = req.method() == Method::Head;
+            let reply = response_bytes(status, content_type, &bytes, head, close);
+            if out.write_all(&reply).await.is_err() || close {
+                return;
+            }
+            // Unread request body: discard a little, close on more.
+            let mut sink = async_std::io::sink();
+            let mut body = body.take(MAX_DISCARD + 1);
+            let discard = async_std::io::copy(&mut body, &mut sink);
+            match async_std::io::timeout(HEAD_TIMEOUT, discard).await {
+                Ok(n) if n <= MAX_DISCARD => {}
+                _ => return,
+            }
+        }
+    };
     // http-types can panic on odd input (see docs/dependencies.md); a bad
     // scrape must not take the task's thread, let alone the proxy, down.
     let _ = std::panic::AssertUnwindSafe(handle).catch_unwind().await;
