@@ -2,7 +2,10 @@
 
 use std::time::Duration;
 
-use async_std::io::{ReadExt as _, WriteExt as _};
+use std::cell::RefCell;
+use std::task::{Context, Poll};
+
+use async_std::io::WriteExt as _;
 
 use crate::shell::stream::{Endpoint, Io};
 
@@ -10,32 +13,45 @@ use crate::core::framing::{encode_chunk_header, ChunkedDecoder, LAST_CHUNK};
 
 const READ_CHUNK: usize = 16 * 1024;
 
-/// Cuts a read buffer back to `keep` bytes when dropped, so a read that is
-/// cancelled (a timeout) leaves no zero padding behind.
-struct Truncate<'a> {
-    buf: &'a mut Vec<u8>,
-    keep: usize,
+thread_local! {
+    /// Where reads land before the bytes that arrived are appended to a
+    /// connection's buffer. Zeroed once per thread: reading straight into
+    /// the buffer would need 16 KiB of fresh zeroes per read (safe Rust
+    /// cannot read into uninitialised room), mostly for a ~400-byte head.
+    static SCRATCH: RefCell<Box<[u8]>> = RefCell::new(vec![0; READ_CHUNK].into_boxed_slice());
 }
 
-impl Drop for Truncate<'_> {
-    fn drop(&mut self) {
-        self.buf.truncate(self.keep);
-    }
-}
-
-/// Read more bytes into `buf`; `Ok(0)` is EOF. Cancel-safe: if the future
-/// is dropped (timeout, drain), `buf` is exactly as it was.
+/// Read more bytes onto the end of `buf`; `Ok(0)` is EOF. Cancel-safe: bytes
+/// are appended only in the poll that reads them, so a dropped future
+/// (timeout, drain) leaves `buf` as it was.
 pub async fn read_more<S: Endpoint + ?Sized>(
     stream: &S,
     buf: &mut Vec<u8>,
 ) -> std::io::Result<usize> {
-    let old = buf.len();
-    buf.resize(old + READ_CHUNK, 0);
-    let mut guard = Truncate { buf, keep: old };
-    let mut r = Io(stream);
-    let res = r.read(guard.buf.get_mut(old..).unwrap_or_default()).await;
-    guard.keep = old + *res.as_ref().unwrap_or(&0);
-    res
+    futures_lite::future::poll_fn(|cx| {
+        SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
+            Ok(mut room) => read_into(stream, cx, &mut room, buf),
+            // Not reachable (a poll does not re-enter itself), but a fresh
+            // buffer is always a correct answer.
+            Err(_) => read_into(stream, cx, &mut vec![0; READ_CHUNK], buf),
+        })
+    })
+    .await
+}
+
+fn read_into<S: Endpoint + ?Sized>(
+    stream: &S,
+    cx: &mut Context<'_>,
+    room: &mut [u8],
+    buf: &mut Vec<u8>,
+) -> Poll<std::io::Result<usize>> {
+    match stream.poll_read_shared(cx, room) {
+        Poll::Ready(Ok(n)) => {
+            buf.extend_from_slice(room.get(..n).unwrap_or_default());
+            Poll::Ready(Ok(n))
+        }
+        other => other,
+    }
 }
 
 /// Like [`read_more`], bounded by `limit`.
@@ -227,5 +243,47 @@ pub async fn copy_until_close<F: Endpoint + ?Sized, T: Endpoint + ?Sized>(
         if got == 0 {
             return Ok(());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::shell::net::pair;
+
+    #[test]
+    fn read_more_appends_exactly_what_arrived_and_a_cancelled_read_changes_nothing() {
+        async_std::task::block_on(async {
+            let (a, b) = pair().await;
+            let mut buf = b"kept".to_vec();
+            // Nothing sent yet: the timeout drops the read mid-wait.
+            let r = read_more_timeout(&b, &mut buf, Duration::from_millis(20)).await;
+            assert_eq!(r.map_err(|e| e.kind()), Err(std::io::ErrorKind::TimedOut));
+            assert_eq!(buf, b"kept");
+
+            // More than one read's room, so several reads append in order.
+            let sent: Vec<u8> = (0..3 * READ_CHUNK + 5).map(|i| (i % 251) as u8).collect();
+            let send = async {
+                write_all(&a, &sent).await.expect("send");
+                a.shutdown(std::net::Shutdown::Write).expect("FIN");
+            };
+            let receive = async {
+                let mut reads = 0;
+                loop {
+                    let before = buf.len();
+                    let n = read_more(&b, &mut buf).await.expect("read");
+                    assert_eq!(buf.len(), before + n);
+                    assert!(n <= READ_CHUNK);
+                    if n == 0 {
+                        return reads;
+                    }
+                    reads += 1;
+                }
+            };
+            let ((), reads) = futures_lite::future::zip(send, receive).await;
+            assert!(reads >= 4, "{reads} reads for {} bytes", sent.len());
+            assert_eq!(buf.get(..4), Some(&b"kept"[..]));
+            assert!(buf.get(4..) == Some(&sent[..]), "bytes differ");
+        });
     }
 }

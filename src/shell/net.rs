@@ -121,3 +121,12 @@ impl Listener {
         Ok((Tcp(Arc::new(s)), peer))
     }
 }
+
+/// A connected loopback pair (client end, server end), for unit tests.
+#[cfg(test)]
+pub async fn pair() -> (Tcp, Tcp) {
+    let l = Listener::bind("127.0.0.1:0".parse().expect("address")).expect("bind");
+    let addr = l.local_addr().expect("local address");
+    let (a, b) = futures_lite::future::zip(Tcp::connect(addr), l.accept()).await;
+    (a.expect("connect"), b.expect("accept").0)
+}

@@ -334,16 +334,8 @@ async fn splice_rest(pipe: &Pipe, from: &Tcp, to: &Tcp, flow: &Flow<'_>) -> Resu
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::shell::net::Listener;
+    use crate::shell::net::pair;
     use std::net::Shutdown;
-
-    /// A connected loopback pair (client end, server end).
-    async fn pair() -> (Tcp, Tcp) {
-        let l = Listener::bind("127.0.0.1:0".parse().unwrap()).unwrap();
-        let addr = l.local_addr().unwrap();
-        let (a, b) = future::zip(Tcp::connect(addr), l.accept()).await;
-        (a.unwrap(), b.unwrap().0)
-    }
 
     fn payload(len: usize, seed: u32) -> Vec<u8> {
         let mut x = seed.wrapping_mul(2_654_435_761).max(1);
