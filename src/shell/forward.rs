@@ -2,6 +2,7 @@
 //! headers out, `Host` from the URI), stream the body with our own framing,
 //! stream the response back, and keep both connections alive when safe.
 
+use std::io::Write as _;
 use std::net::SocketAddr;
 
 use crate::shell::net::Tcp;
@@ -66,10 +67,10 @@ const HOP_BY_HOP: &[&str] = &[
 fn push_headers(out: &mut Vec<u8>, headers: &Headers, extra_drop: &[&str]) {
     let listed = headers.connection_tokens();
     for (name, value) in &headers.0 {
-        let lower = name.to_ascii_lowercase();
-        if HOP_BY_HOP.contains(&lower.as_str())
-            || extra_drop.contains(&lower.as_str())
-            || listed.contains(&lower)
+        let is = |n: &str| n.eq_ignore_ascii_case(name);
+        if HOP_BY_HOP.iter().any(|n| is(n))
+            || extra_drop.iter().any(|n| is(n))
+            || listed.iter().any(|n| is(n))
         {
             continue;
         }
@@ -78,6 +79,11 @@ fn push_headers(out: &mut Vec<u8>, headers: &Headers, extra_drop: &[&str]) {
         out.extend_from_slice(value);
         out.extend_from_slice(b"\r\n");
     }
+}
+
+fn push_length(out: &mut Vec<u8>, n: u64) {
+    // Writing into a Vec cannot fail.
+    let _ = write!(out, "Content-Length: {n}\r\n");
 }
 
 fn request_head_bytes(head: &RequestHead, approved: &Approved) -> Vec<u8> {
@@ -95,9 +101,7 @@ fn request_head_bytes(head: &RequestHead, approved: &Approved) -> Vec<u8> {
     out.extend_from_slice(b"\r\n");
     push_headers(&mut out, &head.headers, &[]);
     match head.body {
-        BodyFraming::Length(n) => {
-            out.extend_from_slice(format!("Content-Length: {n}\r\n").as_bytes())
-        }
+        BodyFraming::Length(n) => push_length(&mut out, n),
         BodyFraming::Chunked => out.extend_from_slice(b"Transfer-Encoding: chunked\r\n"),
         BodyFraming::Empty | BodyFraming::UntilClose => {}
     }
@@ -311,13 +315,12 @@ async fn relay(
     let client_keep = head.keep_alive() && !close_delimited;
 
     let mut out = Vec::with_capacity(512);
-    out.extend_from_slice(format!("HTTP/1.1 {} {}\r\n", resp.status, resp.reason).as_bytes());
+    // Writing into a Vec cannot fail.
+    let _ = write!(out, "HTTP/1.1 {} {}\r\n", resp.status, resp.reason);
     // The upstream's X-Smokescreen-Error must not pose as ours.
     push_headers(&mut out, &resp.headers, &["x-smokescreen-error"]);
     match resp.body {
-        BodyFraming::Length(n) => {
-            out.extend_from_slice(format!("Content-Length: {n}\r\n").as_bytes())
-        }
+        BodyFraming::Length(n) => push_length(&mut out, n),
         BodyFraming::Chunked if chunked_to_client => {
             out.extend_from_slice(b"Transfer-Encoding: chunked\r\n")
         }
