@@ -29,8 +29,20 @@ pub struct ServerParams {
 
 /// Serve until a signal drains the process. Errors (binding) are returned as text.
 pub async fn run(params: ServerParams) -> Result<(), String> {
-    let listener =
-        Listener::bind(params.listen).map_err(|e| format!("listen on {}: {e}", params.listen))?;
+    let listener = bind(params.listen)?;
+    run_on(listener, params).await
+}
+
+/// Bind the proxy port. `shell::start` does this on the main thread, before
+/// the executor starts: async-io's reactor is then set up there too, in
+/// memory the main thread has already touched, not in a fresh malloc arena
+/// of the executor thread (about 0.1 MiB less RSS at rest).
+pub fn bind(listen: SocketAddr) -> Result<Listener, String> {
+    Listener::bind(listen).map_err(|e| format!("listen on {listen}: {e}"))
+}
+
+/// [`run`] with the port already bound.
+pub async fn run_on(listener: Listener, params: ServerParams) -> Result<(), String> {
     let bound = listener
         .local_addr()
         .map_err(|e| format!("listen on {}: {e}", params.listen))?;
@@ -79,11 +91,15 @@ pub async fn run(params: ServerParams) -> Result<(), String> {
                 let guard = alive.clone();
                 let open = Arc::clone(&open);
                 open.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                task::spawn(async move {
+                // Boxed before spawning: the spawn path moves its future by
+                // value through several inlined layers, and a 4 KiB
+                // connection future copied at each made this frame 32 KiB
+                // (stack that stays resident) and cost a memcpy per layer.
+                task::spawn(Box::pin(async move {
                     connection::serve(shared, stream, peer).await;
                     open.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
                     drop(guard);
-                });
+                }));
             }
             Err(e) => {
                 // EMFILE/ENFILE and friends: back off and try again instead of spinning.

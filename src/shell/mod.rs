@@ -167,13 +167,15 @@ pub fn start(config: Config) -> i32 {
     // The server runs as a task on the executor; the main thread only parks
     // (futures-lite's block_on, which does not drive the I/O reactor), so
     // accepts and the reactor do not bounce between threads.
-    let served = futures_lite::future::block_on(async_std::task::spawn(async move {
-        let mut params = params;
-        if let Some(m) = &metrics_config {
-            params.also_listening.push(metrics::start(m).await?);
-        }
-        listener::run(params).await
-    }));
+    let served = listener::bind(params.listen).and_then(|bound| {
+        futures_lite::future::block_on(async_std::task::spawn(async move {
+            let mut params = params;
+            if let Some(m) = &metrics_config {
+                params.also_listening.push(metrics::start(m).await?);
+            }
+            listener::run_on(bound, params).await
+        }))
+    });
     match served {
         Ok(()) => 0,
         Err(e) => {
