@@ -148,7 +148,7 @@ impl LogLine {
             out.push(' ');
             out.push_str(key);
             out.push('=');
-            push_text_value(&mut out, &value.to_text());
+            push_text_field(&mut out, value);
         }
         out
     }
@@ -186,11 +186,30 @@ pub enum Format {
     Json,
 }
 
+/// A field's text form: numbers and booleans are always bare (no quoting
+/// needed, so no check), strings follow [`push_text_value`]. No copy of the
+/// value is made on the way.
+fn push_text_field(out: &mut String, value: &Value) {
+    match value {
+        Value::Str(s) => push_text_value(out, s),
+        Value::Int(i) => {
+            let _ = write!(out, "{i}");
+        }
+        Value::UInt(u) => {
+            let _ = write!(out, "{u}");
+        }
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        // `-Inf`, `1e-05`, `+Inf`: all bare characters, but go through the rule anyway.
+        Value::Float(x) => push_text_value(out, &go_float(*x)),
+    }
+}
+
 /// logrus's rule: bare if every char is in `A-Za-z0-9-._/@^+` (or empty), else Go `%q`.
 fn push_text_value(out: &mut String, value: &str) {
-    let bare = value
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | '/' | '@' | '^' | '+'));
+    // All the bare characters are ASCII, so a byte test decides.
+    let bare = value.bytes().all(|c| {
+        c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'/' | b'@' | b'^' | b'+')
+    });
     if bare {
         out.push_str(value);
     } else {
