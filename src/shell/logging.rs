@@ -44,7 +44,7 @@ pub fn now() -> Timestamp {
 }
 
 /// Write one line if its level is enabled.
-pub fn emit(line: &LogLine) {
+pub fn emit(line: &LogLine<'_>) {
     let (format, min) = match SINK.get() {
         Some(s) => (s.format, s.min),
         None => (Format::Text, Level::Info),
@@ -60,7 +60,7 @@ pub fn emit(line: &LogLine) {
 }
 
 /// An operational line with no fields.
-pub fn line(level: Level, msg: impl Into<String>) -> LogLine {
+pub fn line(level: Level, msg: impl Into<std::borrow::Cow<'static, str>>) -> LogLine<'static> {
     LogLine::new(now(), level, msg)
 }
 
