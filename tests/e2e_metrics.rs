@@ -256,13 +256,8 @@ fn metrics_listener_keeps_alive_answers_head_and_honours_close() {
         "bytes after close: {rest:?}"
     );
 
-    // The exposition itself, on a connection the client closes first.
-    let mut s = TcpStream::connect(metrics).expect("connect metrics");
-    write!(s, "GET /metrics HTTP/1.1\r\nHost: m\r\n\r\n").expect("write");
-    s.shutdown(Shutdown::Write).expect("half-close");
-    let mut all = Vec::new();
-    s.read_to_end(&mut all).expect("read to EOF");
-    let text = String::from_utf8_lossy(&all);
+    // The exposition itself.
+    let text = one_shot(metrics, "GET /metrics HTTP/1.1\r\nHost: m\r\n\r\n");
     assert!(text.starts_with("HTTP/1.1 200 "), "{text}");
     assert!(
         text.contains("content-type: application/openmetrics-text"),
@@ -271,18 +266,20 @@ fn metrics_listener_keeps_alive_answers_head_and_honours_close() {
     assert!(text.trim_end().ends_with("# EOF"), "{text}");
 
     // async-h1 reads HTTP/1.1 only: an HTTP/1.0 head gets a 400, then EOF.
-    let mut s = TcpStream::connect(metrics).expect("connect metrics");
-    write!(s, "GET /healthz HTTP/1.0\r\nHost: m\r\n\r\n").expect("write 1.0");
-    let mut all = Vec::new();
-    s.read_to_end(&mut all).expect("read to EOF");
-    let text = String::from_utf8_lossy(&all);
+    let text = one_shot(metrics, "GET /healthz HTTP/1.0\r\nHost: m\r\n\r\n");
     assert!(text.starts_with("HTTP/1.1 400 "), "{text}");
 
     // A head async-h1 refuses (HTTP/1.1 without Host): 400, then EOF.
-    let mut s = TcpStream::connect(metrics).expect("connect metrics");
-    write!(s, "GET /metrics HTTP/1.1\r\n\r\n").expect("write");
+    let text = one_shot(metrics, "GET /metrics HTTP/1.1\r\n\r\n");
+    assert!(text.starts_with("HTTP/1.1 400 "), "{text}");
+}
+
+/// Send one request on a fresh connection, half-close, read everything.
+fn one_shot(addr: SocketAddr, request: &str) -> String {
+    let mut s = TcpStream::connect(addr).expect("connect metrics");
+    s.write_all(request.as_bytes()).expect("write");
+    s.shutdown(Shutdown::Write).expect("half-close");
     let mut all = Vec::new();
     s.read_to_end(&mut all).expect("read to EOF");
-    let text = String::from_utf8_lossy(&all);
-    assert!(text.starts_with("HTTP/1.1 400 "), "{text}");
+    String::from_utf8_lossy(&all).into_owned()
 }
