@@ -287,11 +287,8 @@ pub fn go_float(x: f64) -> String {
         format!("{x}")
     } else {
         // Rust prints `1e-5`; Go prints `1e-05` (at least two exponent digits).
-        let (sign, digits) = match exp {
-            e if e < 0 => ('-', e.unsigned_abs()),
-            e => ('+', e.unsigned_abs()),
-        };
-        format!("{mant}e{sign}{digits:02}")
+        let sign = if exp < 0 { '-' } else { '+' };
+        format!("{mant}e{sign}{:02}", exp.unsigned_abs())
     }
 }
 

@@ -27,12 +27,6 @@ pub struct ServerParams {
     pub also_listening: Vec<SocketAddr>,
 }
 
-/// Serve until a signal drains the process. Errors (binding) are returned as text.
-pub async fn run(params: ServerParams) -> Result<(), String> {
-    let listener = bind(params.listen)?;
-    run_on(listener, params).await
-}
-
 /// Bind the proxy port. `shell::start` does this on the main thread, before
 /// the executor starts: async-io's reactor is then set up there too, in
 /// memory the main thread has already touched, not in a fresh malloc arena
@@ -41,8 +35,8 @@ pub fn bind(listen: SocketAddr) -> Result<Listener, String> {
     Listener::bind(listen).map_err(|e| format!("listen on {listen}: {e}"))
 }
 
-/// [`run`] with the port already bound.
-pub async fn run_on(listener: Listener, params: ServerParams) -> Result<(), String> {
+/// Serve on the bound port until a signal drains the process.
+pub async fn run(listener: Listener, params: ServerParams) -> Result<(), String> {
     let bound = listener
         .local_addr()
         .map_err(|e| format!("listen on {}: {e}", params.listen))?;

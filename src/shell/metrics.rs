@@ -542,9 +542,8 @@ async fn serve_one(stream: TcpStream, endpoint: Arc<str>) {
                 Ok(Ok(Some(pair))) => pair,
                 // A head async-h1 refuses (no Host, bad syntax): say so, close.
                 Ok(Err(_)) => {
-                    let text = b"bad request\n";
-                    let reply = response_bytes(400, "text/plain; charset=utf-8", text, false, true);
-                    let _ = out.write_all(&reply).await;
+                    let reply = crate::core::reply::Reply::text(400, "bad request\n");
+                    let _ = out.write_all(&reply.to_bytes()).await;
                     return;
                 }
                 // EOF or the head timeout: close.

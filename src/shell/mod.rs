@@ -24,8 +24,6 @@ pub mod stream;
 pub mod tls;
 pub mod tunnel;
 
-pub use listener::run;
-
 use crate::config::{Config, LogFormat};
 use crate::core::auth::{AuthMode, Password};
 use crate::core::decision::Policy;
@@ -173,7 +171,7 @@ pub fn start(config: Config) -> i32 {
             if let Some(m) = &metrics_config {
                 params.also_listening.push(metrics::start(m).await?);
             }
-            listener::run_on(bound, params).await
+            listener::run(bound, params).await
         }))
     });
     match served {
