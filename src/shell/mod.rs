@@ -5,24 +5,21 @@
 //! that keeps them out of `core` is lifted for this module tree only.
 #![allow(clippy::disallowed_methods)]
 
-pub mod connection;
-pub mod dns;
-pub mod forward;
-pub mod io;
-pub mod limits;
-pub mod listener;
-pub mod logging;
-pub mod metrics;
-pub mod net;
-pub mod pool;
-pub mod proxy_header;
+pub mod front;
+pub mod http;
+pub mod observe;
 pub mod resolve;
-pub mod signals;
-pub mod splice;
-pub mod state;
-pub mod stream;
-pub mod tls;
-pub mod tunnel;
+pub mod runtime;
+pub mod serve;
+pub mod transport;
+
+// Old flat paths, kept while branches written against them are merged.
+pub use front::{proxy_header, stream, tls};
+pub use http::forward;
+pub use observe::{logging, metrics};
+pub use resolve::dns;
+pub use serve::{connection, limits, listener, signals, state};
+pub use transport::{io, net, pool, splice, tunnel};
 
 use crate::config::{Config, LogFormat};
 use crate::core::auth::{AuthMode, Password};
@@ -166,7 +163,7 @@ pub fn start(config: Config) -> i32 {
     // (futures-lite's block_on, which does not drive the I/O reactor), so
     // accepts and the reactor do not bounce between threads.
     let served = listener::bind(params.listen).and_then(|bound| {
-        futures_lite::future::block_on(async_std::task::spawn(async move {
+        futures_lite::future::block_on(runtime::spawn(async move {
             let mut params = params;
             if let Some(m) = &metrics_config {
                 params.also_listening.push(metrics::start(m).await?);

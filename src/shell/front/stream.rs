@@ -26,80 +26,7 @@ use crate::core::auth::ClientCert;
 use crate::shell::net::Tcp;
 use crate::shell::proxy_header::{self, ProxyProtocol};
 use crate::shell::tls;
-
-/// A byte stream usable through `&self` from several futures at once.
-pub trait Endpoint: Send + Sync {
-    fn poll_read_shared(&self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>>;
-    fn poll_write_shared(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>>;
-    fn poll_flush_shared(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>>;
-    /// Finish sending (TLS `close_notify`, then FIN); reading stays open.
-    fn poll_close_write(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>>;
-    /// Close both directions at once (errors, forced stops).
-    fn abort(&self);
-    /// The socket to wait on for readability without holding a buffer, when
-    /// that is sound: plain TCP only (TLS may hold decrypted bytes in memory
-    /// while the socket looks quiet).
-    fn waitable(&self) -> Option<&Tcp> {
-        None
-    }
-}
-
-impl Endpoint for Tcp {
-    fn poll_read_shared(&self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
-        Pin::new(&mut &*self).poll_read(cx, buf)
-    }
-    fn poll_write_shared(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        Pin::new(&mut &*self).poll_write(cx, buf)
-    }
-    fn poll_flush_shared(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut &*self).poll_flush(cx)
-    }
-    fn poll_close_write(&self, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(self.shutdown(Shutdown::Write))
-    }
-    fn abort(&self) {
-        let _ = self.shutdown(Shutdown::Both);
-    }
-    fn waitable(&self) -> Option<&Tcp> {
-        Some(self)
-    }
-}
-
-/// `&S` as an owned `AsyncRead + AsyncWrite` value (for `ReadExt`/`WriteExt`).
-pub struct Io<'a, S: ?Sized>(pub &'a S);
-
-impl<S: Endpoint + ?Sized> AsyncRead for Io<'_, S> {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut [u8],
-    ) -> Poll<io::Result<usize>> {
-        self.0.poll_read_shared(cx, buf)
-    }
-}
-
-impl<S: Endpoint + ?Sized> AsyncWrite for Io<'_, S> {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        self.0.poll_write_shared(cx, buf)
-    }
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.0.poll_flush_shared(cx)
-    }
-    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.0.poll_close_write(cx)
-    }
-}
-
-/// Half-close `s` gracefully, bounded so a peer that stops reading cannot
-/// hold the task.
-pub async fn close_write<S: Endpoint + ?Sized>(s: &S) {
-    let close = futures_lite::future::poll_fn(|cx| s.poll_close_write(cx));
-    let _ = async_std::io::timeout(Duration::from_secs(1), close).await;
-}
+pub use crate::shell::transport::endpoint::{close_write, Endpoint, Io};
 
 /// TCP bytes that were read ahead (while looking for a PROXY header) are
 /// replayed before the socket's own, so the TLS handshake sees them.
@@ -291,7 +218,7 @@ pub async fn open(
         ahead,
         tcp: tcp.clone(),
     };
-    let stream = match async_std::io::timeout(limit, acceptor.accept(io)).await {
+    let stream = match crate::shell::runtime::timeout(limit, acceptor.accept(io)).await {
         Ok(s) => s,
         Err(e) => return Err((peer, format!("TLS handshake failed: {e}"))),
     };

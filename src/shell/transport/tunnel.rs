@@ -4,25 +4,26 @@
 //!
 //! Memory: an idle tunnel holds no data buffer. Each direction waits on the
 //! reactor for readability, borrows a buffer from the shared
-//! [`pool`](crate::shell::pool) only while bytes move, and gives it back as
+//! [`pool`](crate::shell::transport::pool) only while bytes move, and gives it back as
 //! soon as a read finds nothing more. A TLS client keeps its buffer
 //! (decrypted bytes may wait in memory while the socket is quiet).
 //!
 //! Bulk: a direction between two plain TCP sockets whose read fills the
-//! pool buffer continues with [`splice`](crate::shell::splice), in the
+//! pool buffer continues with [`splice`](crate::shell::transport::splice), in the
 //! kernel, until its EOF.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::shell::net::Tcp;
-use async_std::io::{ReadExt as _, WriteExt as _};
+use crate::shell::runtime::{self, ReadExt as _, WriteExt as _};
 use futures_lite::future;
 
 use crate::core::time::Timestamp;
 use crate::shell::pool::{self, Pool};
 use crate::shell::splice::{self, Fault, Pipe};
-use crate::shell::stream::{close_write, ClientStream, Endpoint, Io};
+use crate::shell::transport::budget::Budget;
+use crate::shell::transport::endpoint::{close_write, Endpoint, Io};
 
 /// What a tunnel did, for the CN-CLOSE record.
 #[derive(Clone, Debug)]
@@ -81,8 +82,8 @@ impl Activity {
 /// Move bytes until both directions are closed, an error, the idle timeout,
 /// or `stop` resolves. `eager` are bytes the client sent right after the
 /// CONNECT head; they are written upstream first.
-pub async fn run(
-    client: ClientStream,
+pub async fn run<C: Endpoint>(
+    client: C,
     upstream: Tcp,
     eager: Vec<u8>,
     idle: Option<Duration>,
@@ -92,9 +93,9 @@ pub async fn run(
 }
 
 /// [`run`] with buffers from `pool`.
-async fn run_with(
+async fn run_with<C: Endpoint>(
     pool: &Pool,
-    client: ClientStream,
+    client: C,
     upstream: Tcp,
     eager: Vec<u8>,
     idle: Option<Duration>,
@@ -146,7 +147,7 @@ async fn run_with(
             if idle_for >= limit {
                 return Ended::Failed(format!("idle timeout after {limit:?}"));
             }
-            async_std::task::sleep(limit - idle_for).await;
+            runtime::sleep(limit - idle_for).await;
         }
     };
     let stopped = async {
@@ -176,7 +177,7 @@ enum Ended {
     Failed(String),
 }
 
-fn abort(a: &ClientStream, b: &Tcp) {
+fn abort(a: &impl Endpoint, b: &Tcp) {
     a.abort();
     b.abort();
 }
@@ -302,23 +303,6 @@ async fn pump<F: Endpoint, T: Endpoint>(
     }
 }
 
-/// Steps a pump may take without waiting before it lets other tasks run
-/// (reads and writes that never block would otherwise hold the executor).
-#[derive(Default)]
-pub(crate) struct Budget(u32);
-
-impl Budget {
-    const STEPS: u32 = 32;
-
-    pub(crate) async fn spend(&mut self) {
-        self.0 += 1;
-        if self.0 >= Self::STEPS {
-            self.0 = 0;
-            future::yield_now().await;
-        }
-    }
-}
-
 /// The rest of a plain TCP direction by `splice(2)`, then the half-close.
 async fn splice_rest(pipe: &Pipe, from: &Tcp, to: &Tcp, flow: &Flow<'_>) -> Result<(), String> {
     match splice::relay(pipe, from, to, |n| flow.delivered(n, true)).await {
@@ -375,7 +359,7 @@ mod tests {
         let (client_outer, client_inner) = pair().await;
         let (dest_inner, dest_outer) = pair().await;
         let tunnel = run(
-            ClientStream::Plain(client_inner),
+            client_inner,
             dest_inner,
             eager.to_vec(),
             Some(Duration::from_secs(60)),
@@ -395,7 +379,7 @@ mod tests {
 
     #[test]
     fn bytes_cross_both_ways_exactly_with_eager_bytes_and_half_close() {
-        async_std::task::block_on(async {
+        runtime::block_on(async {
             let up = payload(3 * pool::BUFFER + 17, 1);
             let down = payload(5 * pool::BUFFER + 3, 2);
             cross(b"eager-bytes", &up, &down).await;
@@ -404,7 +388,7 @@ mod tests {
 
     #[test]
     fn bulk_streams_are_spliced_both_ways_and_arrive_exactly() {
-        async_std::task::block_on(async {
+        runtime::block_on(async {
             // Far more than the socket buffers hold: the pipes fill and the
             // relay has to wait for the receivers again and again.
             let up = payload(24 << 20, 3);
@@ -421,12 +405,12 @@ mod tests {
 
     #[test]
     fn a_spliced_direction_passes_its_eof_on_while_the_other_stays_open() {
-        async_std::task::block_on(async {
+        runtime::block_on(async {
             let (client_outer, client_inner) = pair().await;
             let (dest_inner, dest_outer) = pair().await;
             let up = payload(4 << 20, 5);
             let tunnel = run(
-                ClientStream::Plain(client_inner),
+                client_inner,
                 dest_inner,
                 Vec::new(),
                 Some(Duration::from_secs(60)),
@@ -460,12 +444,12 @@ mod tests {
 
     #[test]
     fn an_idle_tunnel_times_out_and_says_so() {
-        async_std::task::block_on(async {
+        runtime::block_on(async {
             let (_client_outer, client_inner) = pair().await;
             let (dest_inner, _dest_outer) = pair().await;
             let limit = Duration::from_millis(50);
             let stats = run(
-                ClientStream::Plain(client_inner),
+                client_inner,
                 dest_inner,
                 Vec::new(),
                 Some(limit),
@@ -479,11 +463,11 @@ mod tests {
 
     #[test]
     fn stop_cuts_the_tunnel_and_closes_both_ends() {
-        async_std::task::block_on(async {
+        runtime::block_on(async {
             let (client_outer, client_inner) = pair().await;
             let (dest_inner, dest_outer) = pair().await;
             let stats = run(
-                ClientStream::Plain(client_inner),
+                client_inner,
                 dest_inner,
                 Vec::new(),
                 None,
@@ -500,13 +484,13 @@ mod tests {
 
     #[test]
     fn a_tunnel_that_went_quiet_holds_no_buffer() {
-        async_std::task::block_on(async {
+        runtime::block_on(async {
             let (client_outer, client_inner) = pair().await;
             let (dest_inner, dest_outer) = pair().await;
             let pool = Pool::new();
             let tunnel = run_with(
                 &pool,
-                ClientStream::Plain(client_inner),
+                client_inner,
                 dest_inner,
                 Vec::new(),
                 None,

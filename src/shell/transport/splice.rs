@@ -19,7 +19,7 @@ use rustix::pipe::{
 };
 
 use crate::shell::net::Tcp;
-use crate::shell::tunnel::Budget;
+use crate::shell::transport::budget::Budget;
 
 /// The most a single `splice` is asked to move; the pipe's capacity
 /// (64 KiB by default) bounds what it actually moves.

@@ -7,7 +7,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use async_std::os::unix::net::UnixStream;
+use crate::shell::runtime::UnixStream;
 use futures_lite::AsyncRead as _;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::backend::{OwningSignalIterator, PollResult, SignalDelivery};

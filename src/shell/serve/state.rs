@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use async_std::channel::{Receiver, Sender};
+use crate::shell::runtime::{self, Receiver, Sender};
 
 use crate::core::decision::Policy;
 use crate::core::head::HeadLimits;
@@ -54,8 +54,8 @@ impl Shared {
         resolver: Resolver,
         listen: Vec<SocketAddr>,
     ) -> (Arc<Shared>, Triggers) {
-        let (drain_tx, drain_rx) = async_std::channel::bounded(1);
-        let (stop_tx, stop_rx) = async_std::channel::bounded(1);
+        let (drain_tx, drain_rx) = runtime::bounded(1);
+        let (stop_tx, stop_rx) = runtime::bounded(1);
         let shared = Shared {
             policy: RwLock::new(Arc::new(policy)),
             limiter: Limiter::new(settings.limits.clone()),

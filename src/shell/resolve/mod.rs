@@ -1,15 +1,16 @@
 //! Name resolution behind one interface: a static hosts map (pinning and
 //! tests) in front of the system resolver or, with `--resolver-address`,
-//! our own DNS client ([`crate::shell::dns`]), with a timeout. Answers are only
+//! our own DNS client ([`dns`]), with a timeout. Answers are only
 //! data here; the core classifies every one of them.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::time::Duration;
 
-use async_std::net::ToSocketAddrs as _;
+pub mod dns;
 
-use crate::shell::dns::DnsClient;
+use crate::shell::runtime;
+use dns::DnsClient;
 
 /// Resolves names to addresses.
 #[derive(Clone, Debug, Default)]
@@ -47,11 +48,10 @@ impl Resolver {
         }
         // async-std runs getaddrinfo on its blocking pool, so the executor
         // never blocks; the timeout bounds how long a request waits for it.
-        let query = (name, 0u16);
-        match async_std::future::timeout(self.timeout, query.to_socket_addrs()).await {
-            Err(_) => Err(format!("lookup {name}: timed out after {:?}", self.timeout)),
-            Ok(Err(e)) => Err(format!("lookup {name}: {e}")),
-            Ok(Ok(addrs)) => {
+        match runtime::deadline(self.timeout, runtime::lookup_host(name, 0)).await {
+            None => Err(format!("lookup {name}: timed out after {:?}", self.timeout)),
+            Some(Err(e)) => Err(format!("lookup {name}: {e}")),
+            Some(Ok(addrs)) => {
                 let mut ips: Vec<IpAddr> = Vec::new();
                 for a in addrs {
                     if !ips.contains(&a.ip()) {

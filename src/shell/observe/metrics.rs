@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use async_std::net::{TcpListener, TcpStream};
+use crate::shell::runtime::{self, TcpListener, TcpStream};
 use futures_lite::FutureExt as _;
 use http_types::{Method, Request};
 use prometheus_client::encoding::text::encode;
@@ -490,7 +490,7 @@ pub async fn start(config: &MetricsConfig) -> Result<SocketAddr, String> {
             .with("health", HEALTH_PATHS[0]),
     );
     let endpoint: Arc<str> = Arc::from(config.endpoint.as_str());
-    async_std::task::spawn(serve(listener, endpoint));
+    runtime::spawn(serve(listener, endpoint));
     Ok(bound)
 }
 
@@ -504,7 +504,7 @@ async fn serve(listener: TcpListener, endpoint: Arc<str>) {
                     &logging::line(Level::Warning, "metrics accept failed")
                         .with("error", e.to_string()),
                 );
-                async_std::task::sleep(Duration::from_millis(100)).await;
+                runtime::sleep(Duration::from_millis(100)).await;
                 continue;
             }
         };
@@ -514,7 +514,7 @@ async fn serve(listener: TcpListener, endpoint: Arc<str>) {
         open.fetch_add(1, Ordering::Relaxed);
         let open = Arc::clone(&open);
         let endpoint = Arc::clone(&endpoint);
-        async_std::task::spawn(async move {
+        runtime::spawn(async move {
             serve_one(stream, endpoint).await;
             open.fetch_sub(1, Ordering::Relaxed);
         });
@@ -534,11 +534,11 @@ const MAX_DISCARD: u64 = 64 * 1024;
 /// the binary would load libm: 0.3 MiB of RSS; docs/performance.md.)
 async fn serve_one(stream: TcpStream, endpoint: Arc<str>) {
     let handle = async move {
-        use async_std::io::{ReadExt as _, WriteExt as _};
+        use crate::shell::runtime::{ReadExt as _, WriteExt as _};
         let mut out = stream.clone();
         loop {
             let next = async { Ok(async_h1::server::decode(stream.clone()).await) };
-            let (req, body) = match async_std::io::timeout(HEAD_TIMEOUT, next).await {
+            let (req, body) = match runtime::timeout(HEAD_TIMEOUT, next).await {
                 Ok(Ok(Some(pair))) => pair,
                 // A head async-h1 refuses (no Host, bad syntax): say so, close.
                 Ok(Err(_)) => {
@@ -557,10 +557,8 @@ async fn serve_one(stream: TcpStream, endpoint: Arc<str>) {
                 return;
             }
             // Unread request body: discard a little, close on more.
-            let mut sink = async_std::io::sink();
-            let mut body = body.take(MAX_DISCARD + 1);
-            let discard = async_std::io::copy(&mut body, &mut sink);
-            match async_std::io::timeout(HEAD_TIMEOUT, discard).await {
+            let discard = runtime::discard(body.take(MAX_DISCARD + 1));
+            match runtime::timeout(HEAD_TIMEOUT, discard).await {
                 Ok(n) if n <= MAX_DISCARD => {}
                 _ => return,
             }

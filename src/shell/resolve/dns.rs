@@ -13,8 +13,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use async_std::io::{ReadExt as _, WriteExt as _};
-use async_std::net::{TcpStream, UdpSocket};
+use crate::shell::runtime::{self, ReadExt as _, TcpStream, UdpSocket, WriteExt as _};
 
 use crate::core::dns::{self, Answer, DnsError, QueryType};
 
@@ -105,9 +104,9 @@ async fn ask_with_fallback(
         }
     };
     let left = deadline.saturating_duration_since(Instant::now());
-    match async_std::future::timeout(left, attempt).await {
-        Ok(r) => r,
-        Err(_) => Err(Failure::Retry("i/o timeout".to_string())),
+    match runtime::deadline(left, attempt).await {
+        Some(r) => r,
+        None => Err(Failure::Retry("i/o timeout".to_string())),
     }
 }
 

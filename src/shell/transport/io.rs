@@ -5,9 +5,9 @@ use std::time::Duration;
 use std::cell::RefCell;
 use std::task::{Context, Poll};
 
-use async_std::io::WriteExt as _;
+use crate::shell::runtime::{self, WriteExt as _};
 
-use crate::shell::stream::{Endpoint, Io};
+use crate::shell::transport::endpoint::{Endpoint, Io};
 
 use crate::core::framing::{encode_chunk_header, ChunkedDecoder, LAST_CHUNK};
 
@@ -60,7 +60,7 @@ pub async fn read_more_timeout<S: Endpoint + ?Sized>(
     buf: &mut Vec<u8>,
     limit: Duration,
 ) -> std::io::Result<usize> {
-    async_std::io::timeout(limit, read_more(stream, buf)).await
+    runtime::timeout(limit, read_more(stream, buf)).await
 }
 
 /// Write everything and flush (TLS may hold records back until a flush).
@@ -91,7 +91,7 @@ async fn write_idle<S: Endpoint + ?Sized>(
     idle: Option<Duration>,
 ) -> std::io::Result<()> {
     match idle {
-        Some(limit) => async_std::io::timeout(limit, write_all(stream, bytes))
+        Some(limit) => runtime::timeout(limit, write_all(stream, bytes))
             .await
             .map_err(|e| idle_error(e, limit)),
         None => write_all(stream, bytes).await,
@@ -253,7 +253,7 @@ mod tests {
 
     #[test]
     fn read_more_appends_exactly_what_arrived_and_a_cancelled_read_changes_nothing() {
-        async_std::task::block_on(async {
+        runtime::block_on(async {
             let (a, b) = pair().await;
             let mut buf = b"kept".to_vec();
             // Nothing sent yet: the timeout drops the read mid-wait.

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::shell::net::Listener;
-use async_std::task;
+use crate::shell::runtime as task;
 
 use crate::core::decision::Policy;
 use crate::core::record::Level;
@@ -52,7 +52,7 @@ pub async fn run(listener: Listener, params: ServerParams) -> Result<(), String>
     ));
 
     // Each connection holds a clone of `alive`; when all are dropped, `done` closes.
-    let (alive, done) = async_std::channel::bounded::<()>(1);
+    let (alive, done) = task::bounded::<()>(1);
     let open = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     // Bound, so the kernel queues connections from here on: ready before we say so.
     crate::shell::metrics::readiness().set_accepting(true);

@@ -129,7 +129,7 @@ pub async fn exchange(
             Ok(resp) => return relay(client, head, resp, conn, shared.settings.idle_timeout).await,
             Err(Failure::Stale) if !retried && head.body == BodyFraming::Empty => {
                 retried = true;
-                match async_std::io::timeout(
+                match crate::shell::runtime::timeout(
                     shared.settings.connect_timeout,
                     Tcp::connect(approved.addr),
                 )
@@ -262,7 +262,7 @@ async fn send_and_read_head(
             }
             read_more(&conn.stream, &mut conn.buf).await
         };
-        match async_std::io::timeout(limit, read).await {
+        match crate::shell::runtime::timeout(limit, read).await {
             Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
                 return Err(Failure::Timeout(format!(
                     "Timed out reading response from remote host after {limit:?}"

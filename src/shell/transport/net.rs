@@ -5,7 +5,7 @@
 //! readiness waits: [`Tcp::readable`] lets a quiet tunnel or keep-alive
 //! connection wait for bytes without a buffer and without the extra `peek`
 //! syscalls, and [`Tcp::writable`] lets a tunnel `splice(2)` (see
-//! [`splice`](crate::shell::splice)). Same reactor, same executor; only
+//! [`splice`](super::splice)). Same reactor, same executor; only
 //! the handle type differs.
 
 use std::io::{self, Read as _};

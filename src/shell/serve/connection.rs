@@ -24,6 +24,7 @@ use crate::shell::io::{read_more_timeout, write_all};
 use crate::shell::limits::{self, Permit};
 use crate::shell::logging::{self, emit};
 use crate::shell::metrics;
+use crate::shell::runtime;
 use crate::shell::state::{closed, Shared};
 use crate::shell::tunnel;
 
@@ -218,7 +219,7 @@ async fn wait_for_bytes(
     idle: std::time::Duration,
 ) -> bool {
     match stream.waitable() {
-        Some(tcp) => async_std::io::timeout(idle, tcp.readable()).await.is_ok(),
+        Some(tcp) => runtime::timeout(idle, tcp.readable()).await.is_ok(),
         None => matches!(read_more_timeout(stream, buf, idle).await, Ok(n) if n > 0),
     }
 }
@@ -306,7 +307,7 @@ async fn decide_steps(
 async fn dial(shared: &Shared, approved: Approved) -> Result<(Tcp, Approved), Box<Refusal>> {
     let limit = shared.settings.connect_timeout;
     let started = Instant::now();
-    let dialled = async_std::io::timeout(limit, Tcp::connect(approved.addr)).await;
+    let dialled = runtime::timeout(limit, Tcp::connect(approved.addr)).await;
     metrics::get().dialled(started.elapsed(), dialled.is_ok());
     match dialled {
         Ok(s) => {

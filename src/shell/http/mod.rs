@@ -1,0 +1,3 @@
+//! Plain-HTTP forwarding of absolute-form requests to the approved origin.
+
+pub mod forward;

@@ -1,0 +1,4 @@
+//! Observing: the log sink and the Prometheus metrics and health listener.
+
+pub mod logging;
+pub mod metrics;
