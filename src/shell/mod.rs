@@ -174,7 +174,7 @@ pub fn start(config: Config) -> i32 {
     match served {
         Ok(()) => 0,
         Err(e) => {
-            emit(&logging::line(Level::Error, "cannot start").with("error", e));
+            emit(&logging::line(Level::Error, "cannot start").with("error", e.to_string()));
             1
         }
     }

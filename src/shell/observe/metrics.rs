@@ -33,6 +33,7 @@ use crate::core::addr::{Rule, SelfEndpoints};
 use crate::core::decision::{Approved, Pending, Policy, Refusal, RefusalKind};
 use crate::core::record::Level;
 use crate::shell::logging::{self, emit};
+use crate::shell::serve::StartError;
 use crate::shell::tunnel::TunnelStats;
 
 /// Paths that answer the health check (ours, and Smokescreen's spelling).
@@ -476,13 +477,10 @@ fn wants_close(req: &Request) -> bool {
 
 /// Bind the metrics listener and serve it in the background. Returns the
 /// bound address, which the caller adds to the self-connection list.
-pub async fn start(config: &MetricsConfig) -> Result<SocketAddr, String> {
-    let listener = TcpListener::bind(config.listen)
-        .await
-        .map_err(|e| format!("metrics listener on {}: {e}", config.listen))?;
-    let bound = listener
-        .local_addr()
-        .map_err(|e| format!("metrics listener on {}: {e}", config.listen))?;
+pub async fn start(config: &MetricsConfig) -> Result<SocketAddr, StartError> {
+    let failed = |e| StartError::Metrics(config.listen, e);
+    let listener = TcpListener::bind(config.listen).await.map_err(failed)?;
+    let bound = listener.local_addr().map_err(failed)?;
     emit(
         &logging::line(Level::Info, "serving metrics")
             .with("metrics_addr", bound.to_string())

@@ -400,7 +400,11 @@ async fn connect(
         duration_secs: started.elapsed().as_secs_f64(),
         bytes_in: stats.bytes_in,
         bytes_out: stats.bytes_out,
-        error: stats.error,
+        error: stats
+            .error
+            .as_ref()
+            .map(|e| e.to_string())
+            .unwrap_or_default(),
         trace_id: facts.trace_id.clone(),
     };
     emit(&record.to_line(end));

@@ -12,6 +12,7 @@ use crate::core::record::Level;
 use crate::shell::connection;
 use crate::shell::logging::{self, emit};
 use crate::shell::resolve::Resolver;
+use crate::shell::serve::StartError;
 use crate::shell::signals::{self, AclSource};
 use crate::shell::state::{closed, Settings, Shared};
 
@@ -31,15 +32,15 @@ pub struct ServerParams {
 /// the executor starts: async-io's reactor is then set up there too, in
 /// memory the main thread has already touched, not in a fresh malloc arena
 /// of the executor thread (about 0.1 MiB less RSS at rest).
-pub fn bind(listen: SocketAddr) -> Result<Listener, String> {
-    Listener::bind(listen).map_err(|e| format!("listen on {listen}: {e}"))
+pub fn bind(listen: SocketAddr) -> Result<Listener, StartError> {
+    Listener::bind(listen).map_err(|e| StartError::Listen(listen, e))
 }
 
 /// Serve on the bound port until a signal drains the process.
-pub async fn run(listener: Listener, params: ServerParams) -> Result<(), String> {
+pub async fn run(listener: Listener, params: ServerParams) -> Result<(), StartError> {
     let bound = listener
         .local_addr()
-        .map_err(|e| format!("listen on {}: {e}", params.listen))?;
+        .map_err(|e| StartError::Listen(params.listen, e))?;
     let installed = signals::install()?;
     let mut listen = vec![bound];
     listen.extend(params.also_listening.iter().copied());

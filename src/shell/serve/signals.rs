@@ -16,6 +16,7 @@ use signal_hook::iterator::exfiltrator::SignalOnly;
 use crate::core::acl::{Acl, Action};
 use crate::core::record::Level;
 use crate::shell::logging::{self, emit};
+use crate::shell::serve::StartError;
 use crate::shell::state::{Shared, Triggers};
 
 /// Where the ACL comes from, so it can be read again.
@@ -75,8 +76,8 @@ impl Signals {
 /// them lazily inside a task could happen while the process is out of file
 /// descriptors, and the reactor behind them panics then (which used to
 /// drop the drain trigger and stop the proxy).
-pub fn install() -> Result<Signals, String> {
-    let err = |e: std::io::Error| format!("cannot install signal handlers: {e}");
+pub fn install() -> Result<Signals, StartError> {
+    let err = StartError::Signals;
     let (read, write) = UnixStream::pair().map_err(err)?;
     let delivery = SignalDelivery::with_pipe(read, write, SignalOnly, [SIGTERM, SIGINT, SIGHUP])
         .map_err(err)?;

@@ -26,7 +26,7 @@ use crate::shell::transport::budget::Budget;
 use crate::shell::transport::endpoint::{close_write, Endpoint, Io};
 
 /// What a tunnel did, for the CN-CLOSE record.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct TunnelStats {
     /// Bytes from the destination to the client.
     pub bytes_in: u64,
@@ -35,9 +35,37 @@ pub struct TunnelStats {
     pub last_activity: Timestamp,
     /// Of all bytes, those moved by `splice(2)` (bulk plain-TCP streams).
     pub spliced: u64,
-    /// Empty when both directions ended with a clean EOF.
-    pub error: String,
+    /// `None` when both directions ended with a clean EOF.
+    pub error: Option<TunnelError>,
 }
+
+/// Why a tunnel ended other than by two clean EOFs. The texts are the
+/// CN-CLOSE record's `error` field.
+#[derive(Debug)]
+pub enum TunnelError {
+    /// Writing the bytes that came with the CONNECT head failed.
+    Eager(std::io::Error),
+    /// A read from one end failed.
+    Read(Side, std::io::Error),
+    /// A write to one end failed (`Side` is the end read from).
+    Write(Side, std::io::Error),
+    IdleTimeout(Duration),
+    ShuttingDown,
+}
+
+impl std::fmt::Display for TunnelError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TunnelError::Eager(e) => write!(f, "write to destination: {e}"),
+            TunnelError::Read(side, e) => write!(f, "read from {}: {e}", side.source()),
+            TunnelError::Write(side, e) => write!(f, "write to {}: {e}", side.sink()),
+            TunnelError::IdleTimeout(limit) => write!(f, "idle timeout after {limit:?}"),
+            TunnelError::ShuttingDown => f.write_str("proxy shutting down"),
+        }
+    }
+}
+
+impl std::error::Error for TunnelError {}
 
 /// When bytes last moved, as nanoseconds since `start` (one relaxed store
 /// per chunk; the wall-clock time is derived once, at the end).
@@ -110,14 +138,14 @@ async fn run_with<C: Endpoint>(
         if !eager.is_empty() {
             let mut w = &upstream;
             if let Err(e) = w.write_all(&eager).await {
-                return Ended::Failed(format!("write to destination: {e}"));
+                return Ended::Failed(TunnelError::Eager(e));
             }
             bytes_out.fetch_add(eager.len() as u64, Ordering::Relaxed);
         }
         // The head buffer the eager bytes came in is not kept for the tunnel's life.
         drop(eager);
         // When one direction fails, close everything so the other wakes up.
-        let fail_both = |r: Result<(), String>| {
+        let fail_both = |r: Result<(), TunnelError>| {
             if r.is_err() {
                 abort(&client, &upstream);
             }
@@ -145,21 +173,21 @@ async fn run_with<C: Endpoint>(
         loop {
             let idle_for = activity.idle_for();
             if idle_for >= limit {
-                return Ended::Failed(format!("idle timeout after {limit:?}"));
+                return Ended::Failed(TunnelError::IdleTimeout(limit));
             }
             runtime::sleep(limit - idle_for).await;
         }
     };
     let stopped = async {
         stop.await;
-        Ended::Failed("proxy shutting down".to_string())
+        Ended::Failed(TunnelError::ShuttingDown)
     };
     let error = match future::or(both, future::or(watchdog, stopped)).await {
         // Both directions already passed their EOF on: nothing left to close.
-        Ended::Clean => String::new(),
+        Ended::Clean => None,
         Ended::Failed(e) => {
             abort(&client, &upstream);
-            e
+            Some(e)
         }
     };
     TunnelStats {
@@ -174,7 +202,7 @@ async fn run_with<C: Endpoint>(
 /// How the tunnel ended: both EOFs passed on, or why not.
 enum Ended {
     Clean,
-    Failed(String),
+    Failed(TunnelError),
 }
 
 fn abort(a: &impl Endpoint, b: &Tcp) {
@@ -183,8 +211,8 @@ fn abort(a: &impl Endpoint, b: &Tcp) {
 }
 
 /// Which end a pump reads from, for error texts.
-#[derive(Clone, Copy)]
-enum Side {
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Side {
     Client,
     Destination,
 }
@@ -238,12 +266,12 @@ impl<'a> Flow<'a> {
         self.activity.touch();
     }
 
-    fn read_err(&self, e: std::io::Error) -> String {
-        format!("read from {}: {e}", self.side.source())
+    fn read_err(&self, e: std::io::Error) -> TunnelError {
+        TunnelError::Read(self.side, e)
     }
 
-    fn write_err(&self, e: std::io::Error) -> String {
-        format!("write to {}: {e}", self.side.sink())
+    fn write_err(&self, e: std::io::Error) -> TunnelError {
+        TunnelError::Write(self.side, e)
     }
 }
 
@@ -253,7 +281,7 @@ async fn pump<F: Endpoint, T: Endpoint>(
     from: &F,
     to: &T,
     flow: &Flow<'_>,
-) -> Result<(), String> {
+) -> Result<(), TunnelError> {
     let read_err = |e| flow.read_err(e);
     let write_err = |e| flow.write_err(e);
     let (mut r, mut w) = (Io(from), Io(to));
@@ -304,7 +332,12 @@ async fn pump<F: Endpoint, T: Endpoint>(
 }
 
 /// The rest of a plain TCP direction by `splice(2)`, then the half-close.
-async fn splice_rest(pipe: &Pipe, from: &Tcp, to: &Tcp, flow: &Flow<'_>) -> Result<(), String> {
+async fn splice_rest(
+    pipe: &Pipe,
+    from: &Tcp,
+    to: &Tcp,
+    flow: &Flow<'_>,
+) -> Result<(), TunnelError> {
     match splice::relay(pipe, from, to, |n| flow.delivered(n, true)).await {
         Ok(()) => {
             close_write(to).await;
@@ -373,7 +406,7 @@ mod tests {
         assert!(at_client == down, "destination→client bytes differ");
         assert_eq!(stats.bytes_out, expected_up.len() as u64);
         assert_eq!(stats.bytes_in, down.len() as u64);
-        assert_eq!(stats.error, "");
+        assert!(stats.error.is_none(), "{:?}", stats.error);
         stats
     }
 
@@ -438,7 +471,7 @@ mod tests {
             assert!(stats.spliced > 0, "the bulk direction was not spliced");
             assert_eq!(stats.bytes_out, up.len() as u64);
             assert_eq!(stats.bytes_in, 11);
-            assert_eq!(stats.error, "");
+            assert!(stats.error.is_none(), "{:?}", stats.error);
         });
     }
 
@@ -456,7 +489,11 @@ mod tests {
                 future::pending(),
             )
             .await;
-            assert_eq!(stats.error, format!("idle timeout after {limit:?}"));
+            assert!(matches!(stats.error, Some(TunnelError::IdleTimeout(l)) if l == limit));
+            assert_eq!(
+                stats.error.map(|e| e.to_string()).as_deref(),
+                Some(format!("idle timeout after {limit:?}").as_str())
+            );
             assert_eq!(stats.bytes_in + stats.bytes_out, 0);
         });
     }
@@ -474,7 +511,10 @@ mod tests {
                 future::ready(()),
             )
             .await;
-            assert_eq!(stats.error, "proxy shutting down");
+            assert_eq!(
+                stats.error.map(|e| e.to_string()).as_deref(),
+                Some("proxy shutting down")
+            );
             let mut rest = Vec::new();
             let (mut a, mut b) = (&client_outer, &dest_outer);
             assert_eq!(a.read_to_end(&mut rest).await.unwrap(), 0);
