@@ -27,6 +27,7 @@ use clap::{ArgMatches, CommandFactory, FromArgMatches};
 
 use crate::core::acl::Action;
 use crate::core::addr::{AddressPolicy, UserRange};
+use crate::core::auth::Password;
 
 use cli::Cli;
 pub use duration::{parse_duration, render_duration, DurationError};
@@ -45,25 +46,6 @@ pub enum Command {
         text: String,
         code: i32,
     },
-}
-
-/// The proxy password. `Debug` never shows it, so a logged `Config` cannot leak it.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Password(String);
-
-impl Password {
-    pub fn new(password: String) -> Password {
-        Password(password)
-    }
-    pub fn as_bytes(&self) -> &[u8] {
-        self.0.as_bytes()
-    }
-}
-
-impl fmt::Debug for Password {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("<redacted>")
-    }
 }
 
 /// Client-facing TLS. `key_file: None` means the key is in `cert_file` (a bundle).
