@@ -13,6 +13,7 @@ use smokescreen::config::{
 };
 use smokescreen::core::acl::Action;
 use smokescreen::core::addr::UserRange;
+use smokescreen::core::auth::{AuthMode, Password};
 
 const PASSWORD: &str = "hunter2-very-secret";
 
@@ -444,6 +445,25 @@ fn password_never_appears_in_debug_output() {
     assert!(!pretty.contains(PASSWORD));
     let command = load_with(&[], Some(PASSWORD));
     assert!(!format!("{command:?}").contains(PASSWORD));
+}
+
+/// One password type: what `config` loads is what `core::auth` checks, with
+/// no copy through bytes in between.
+#[test]
+fn the_loaded_password_is_the_cores_password() {
+    let loaded: Option<Password> = config(&[]).password;
+    let mode = match loaded {
+        Some(p) => AuthMode::Password(p),
+        None => panic!("PROXY_PASSWORD was set"),
+    };
+    match &mode {
+        AuthMode::Password(p) => {
+            assert!(p.matches(PASSWORD.as_bytes()));
+            assert!(!p.matches(b"hunter2"));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(format!("{mode:?}"), "Password(<redacted>)");
 }
 
 const FULL_FILE: &str = r#"

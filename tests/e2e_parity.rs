@@ -7,6 +7,8 @@
 mod common;
 #[path = "common/pki.rs"]
 mod pki;
+#[path = "common/proxy_header.rs"]
+mod proxy_header;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, UdpSocket};
@@ -16,7 +18,8 @@ use std::thread;
 
 use common::*;
 use pki::{write, Ca};
-use smokescreen::core::proxy_protocol::{render_v1, render_v2, Addresses};
+use proxy_header::{render_v1, render_v2};
+use smokescreen::core::proxy_protocol::Addresses;
 
 /// The log message of a connection refused before HTTP (quoted: it has spaces).
 const REFUSED: &str = "\"connection refused before the request\"";

@@ -4,9 +4,12 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
+use std::sync::LazyLock;
 
-use serde::de::{self, Deserializer, Visitor};
+use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
+
+use super::settings::{by_key, Shape, ALL, BLOCK_KEYS};
 
 /// One scalar value as written in YAML. Kept as text so flags and file
 /// values go through the very same parser (`port: 4750` and
@@ -71,58 +74,119 @@ pub struct FileTls {
     pub crl_files: Vec<PathBuf>,
 }
 
-/// Every key the file may hold. Smokescreen's names first, then ours.
-#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// One top-level value, shaped by its setting.
+#[derive(Clone, Debug, PartialEq)]
+enum FileValue {
+    Scalar(Scalar),
+    List(Vec<String>),
+    Path(PathBuf),
+}
+
+/// The file's contents. The keys are the settings table's (`settings.rs`)
+/// plus the `tls` and `static_hosts` blocks; anything else is an error.
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct FileConfig {
-    pub ip: Option<Scalar>,
-    pub port: Option<Scalar>,
-    #[serde(default)]
-    pub deny_ranges: Vec<String>,
-    #[serde(default)]
-    pub allow_ranges: Vec<String>,
-    #[serde(default)]
-    pub deny_addresses: Vec<String>,
-    #[serde(default)]
-    pub allow_addresses: Vec<String>,
-    #[serde(default)]
-    pub resolver_addresses: Vec<String>,
-    pub acl_file: Option<PathBuf>,
-    pub support_proxy_protocol: Option<Scalar>,
-    #[serde(default)]
-    pub proxy_protocol_trusted_ranges: Vec<String>,
-    pub deny_message_extra: Option<Scalar>,
-    pub allow_missing_role: Option<Scalar>,
-    pub connect_timeout: Option<Scalar>,
-    pub idle_timeout: Option<Scalar>,
-    pub exit_timeout: Option<Scalar>,
-    pub dns_timeout: Option<Scalar>,
-    pub read_header_timeout: Option<Scalar>,
-    pub unsafe_allow_private_ranges: Option<Scalar>,
+    /// By key; a key given as `~` (null) is absent.
+    values: BTreeMap<&'static str, FileValue>,
     pub tls: Option<FileTls>,
-    pub max_concurrent_requests: Option<Scalar>,
-    pub max_request_rate: Option<Scalar>,
-    pub max_request_burst: Option<Scalar>,
-    pub max_concurrent_connect_tunnels: Option<Scalar>,
-    pub statsd_address: Option<Scalar>,
-    pub stats_socket_dir: Option<PathBuf>,
-    // --- our additions ---
-    #[serde(default)]
     pub static_hosts: BTreeMap<String, StaticIps>,
-    pub hosts_file: Option<PathBuf>,
-    pub log_format: Option<Scalar>,
-    pub log_level: Option<Scalar>,
-    pub max_connections: Option<Scalar>,
-    pub max_header_bytes: Option<Scalar>,
-    #[serde(default)]
-    pub disabled_acl_policy_actions: Vec<String>,
-    pub expose_prometheus_metrics: Option<Scalar>,
-    pub prometheus_endpoint: Option<Scalar>,
-    pub prometheus_listen_ip: Option<Scalar>,
-    pub prometheus_port: Option<Scalar>,
+}
+
+/// Every key the file may hold, for "unknown key" errors.
+static FILE_KEYS: LazyLock<Vec<&'static str>> = LazyLock::new(|| {
+    let keys = ALL.iter().filter_map(|spec| spec.key);
+    keys.chain(BLOCK_KEYS).collect()
+});
+
+/// A top-level key, refused while it is read (so the error has its position)
+/// unless the table knows it.
+struct Key(&'static str);
+
+impl<'de> Deserialize<'de> for Key {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+        impl Visitor<'_> for KeyVisitor {
+            type Value = Key;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("field identifier")
+            }
+            fn visit_str<E: de::Error>(self, name: &str) -> Result<Key, E> {
+                match FILE_KEYS.iter().find(|k| **k == name) {
+                    Some(key) => Ok(Key(key)),
+                    None => Err(de::Error::unknown_field(name, FILE_KEYS.as_slice())),
+                }
+            }
+        }
+        deserializer.deserialize_identifier(KeyVisitor)
+    }
+}
+
+impl<'de> Deserialize<'de> for FileConfig {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct FileVisitor;
+        impl<'de> Visitor<'de> for FileVisitor {
+            type Value = FileConfig;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("struct FileConfig")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<FileConfig, A::Error> {
+                let mut file = FileConfig::default();
+                let mut seen: Vec<&'static str> = Vec::new();
+                while let Some(Key(key)) = map.next_key()? {
+                    if seen.contains(&key) {
+                        return Err(de::Error::duplicate_field(key));
+                    }
+                    seen.push(key);
+                    let value = match (key, by_key(key).map(|spec| spec.shape)) {
+                        ("tls", _) => {
+                            file.tls = map.next_value()?;
+                            None
+                        }
+                        ("static_hosts", _) => {
+                            file.static_hosts = map.next_value()?;
+                            None
+                        }
+                        (_, Some(Shape::List)) => Some(FileValue::List(map.next_value()?)),
+                        (_, Some(Shape::Path | Shape::PathList)) => {
+                            map.next_value::<Option<PathBuf>>()?.map(FileValue::Path)
+                        }
+                        _ => map.next_value::<Option<Scalar>>()?.map(FileValue::Scalar),
+                    };
+                    if let Some(value) = value {
+                        file.values.insert(key, value);
+                    }
+                }
+                Ok(file)
+            }
+        }
+        deserializer.deserialize_map(FileVisitor)
+    }
 }
 
 impl FileConfig {
+    /// A scalar key's text.
+    pub fn scalar(&self, key: &str) -> Option<&str> {
+        match self.values.get(key) {
+            Some(FileValue::Scalar(Scalar(text))) => Some(text),
+            _ => None,
+        }
+    }
+
+    /// A list key's entries (none when absent).
+    pub fn list(&self, key: &str) -> &[String] {
+        match self.values.get(key) {
+            Some(FileValue::List(items)) => items,
+            _ => &[],
+        }
+    }
+
+    pub fn path(&self, key: &str) -> Option<&PathBuf> {
+        match self.values.get(key) {
+            Some(FileValue::Path(path)) => Some(path),
+            _ => None,
+        }
+    }
+
     /// Parse the file's text. An empty file (or only comments) is an empty config.
     pub fn from_yaml(text: &str) -> Result<FileConfig, String> {
         let value: serde_yaml::Value = serde_yaml::from_str(text).map_err(|e| e.to_string())?;
@@ -206,10 +270,10 @@ mod tests {
             "port: 4750\nmax_request_rate: 12.5\nsupport_proxy_protocol: true\nip: '::'\n",
         );
         let f = f.unwrap_or_default();
-        assert_eq!(f.port, Some(Scalar("4750".into())));
-        assert_eq!(f.max_request_rate, Some(Scalar("12.5".into())));
-        assert_eq!(f.support_proxy_protocol, Some(Scalar("true".into())));
-        assert_eq!(f.ip, Some(Scalar("::".into())));
+        assert_eq!(f.scalar("port"), Some("4750"));
+        assert_eq!(f.scalar("max_request_rate"), Some("12.5"));
+        assert_eq!(f.scalar("support_proxy_protocol"), Some("true"));
+        assert_eq!(f.scalar("ip"), Some("::"));
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! text; the caller says which flag or key held the value.
 
 use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
 
 use ipnet::IpNet;
 use log::LevelFilter;
@@ -9,7 +10,21 @@ use log::LevelFilter;
 use crate::core::acl::Action;
 use crate::core::addr::UserRange;
 
+use super::duration::parse_duration;
 use super::LogFormat;
+
+/// A Go duration; 0 is allowed (it means "off" or "at once").
+pub fn parse_any_duration(s: &str) -> Result<Duration, String> {
+    parse_duration(s).map_err(|e| e.to_string())
+}
+
+/// Timeouts where 0 would disable a defence or fail every request.
+pub fn parse_positive_duration(s: &str) -> Result<Duration, String> {
+    match parse_any_duration(s)? {
+        Duration::ZERO => Err("must be greater than zero".to_string()),
+        d => Ok(d),
+    }
+}
 
 /// `true`/`false` (any case), so a file's `true` can be turned off with `--flag=false`.
 pub fn parse_bool(s: &str) -> Result<bool, String> {
@@ -125,6 +140,32 @@ pub fn parse_user_range(s: &str, kind: RangeKind, other: &str) -> Result<UserRan
                 .to_string()
         }
     })
+}
+
+pub fn parse_allow_range(s: &str) -> Result<UserRange, String> {
+    parse_user_range(s, RangeKind::Cidr, "--allow-address / allow_addresses")
+}
+
+pub fn parse_deny_range(s: &str) -> Result<UserRange, String> {
+    parse_user_range(s, RangeKind::Cidr, "--deny-address / deny_addresses")
+}
+
+pub fn parse_allow_address(s: &str) -> Result<UserRange, String> {
+    parse_user_range(s, RangeKind::Address, "--allow-range / allow_ranges")
+}
+
+pub fn parse_deny_address(s: &str) -> Result<UserRange, String> {
+    parse_user_range(s, RangeKind::Address, "--deny-range / deny_ranges")
+}
+
+/// A PROXY protocol peer: a CIDR range, or a single address (as /32 or /128).
+pub fn parse_trusted_range(s: &str) -> Result<IpNet, String> {
+    s.parse::<IpNet>()
+        .or_else(|_| s.parse::<IpAddr>().map(IpNet::from))
+        .map(|n| n.trunc())
+        .map_err(|_| {
+            "expected a CIDR range such as 10.0.0.0/8 or fdaa::/16, or one address".to_string()
+        })
 }
 
 /// `open|report|enforce` (any case), via the core's parser.

@@ -18,13 +18,19 @@ use crate::core::head::Headers;
 /// The role a correct password grants (the Fly example's ACL names it).
 pub const AUTHED_ROLE: &str = "authed";
 
-/// The shared proxy password. `Debug` never shows it.
+/// The shared proxy password (`PROXY_PASSWORD`). `Debug` never shows it,
+/// so a logged `Config` or `AuthMode` cannot leak it.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Password(Vec<u8>);
 
 impl Password {
     pub fn new(bytes: impl Into<Vec<u8>>) -> Password {
         Password(bytes.into())
+    }
+
+    /// The secret itself, for callers that must hand it on (never for logging).
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
     }
 
     /// Constant-time comparison: the time taken does not depend on where the
@@ -41,7 +47,7 @@ impl Password {
 
 impl fmt::Debug for Password {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Password(<redacted>)")
+        f.write_str("<redacted>")
     }
 }
 

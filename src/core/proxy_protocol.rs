@@ -8,10 +8,11 @@
 //! before anything is buffered, a strict "need more bytes" that can never
 //! wait forever on a line that is already complete, the mapping of every
 //! v2 shape to "use these addresses" or "use the real peer", and the trust
-//! decision. Rendering (for tests and tools) is our own, kept small.
+//! decision. Rendering lives with the tests (`tests/common/proxy_header.rs`):
+//! the proxy only ever reads these headers.
 
 use std::fmt;
-use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 
 use ipnet::IpNet;
 
@@ -232,82 +233,6 @@ fn canonical(ip: IpAddr) -> IpAddr {
     }
 }
 
-/// Render a v1 header. Mixed families cannot be expressed in v1 and render
-/// as `UNKNOWN`, as does anything but [`Addresses::Proxied`].
-pub fn render_v1(addresses: &Addresses) -> Vec<u8> {
-    let text = match addresses {
-        Addresses::Proxied {
-            source: SocketAddr::V4(s),
-            destination: SocketAddr::V4(d),
-        } => format!(
-            "PROXY TCP4 {} {} {} {}\r\n",
-            s.ip(),
-            d.ip(),
-            s.port(),
-            d.port()
-        ),
-        Addresses::Proxied {
-            source: SocketAddr::V6(s),
-            destination: SocketAddr::V6(d),
-        } => format!(
-            "PROXY TCP6 {} {} {} {}\r\n",
-            s.ip(),
-            d.ip(),
-            s.port(),
-            d.port()
-        ),
-        _ => "PROXY UNKNOWN\r\n".to_string(),
-    };
-    text.into_bytes()
-}
-
-/// Render a v2 header (no TLVs). Mixed families are widened to IPv6 with
-/// IPv4-mapped addresses.
-pub fn render_v2(addresses: &Addresses) -> Vec<u8> {
-    let mut out = V2_SIGNATURE.to_vec();
-    let (command, family, body): (u8, u8, Vec<u8>) = match addresses {
-        Addresses::Local => (0x20, 0x00, Vec::new()),
-        Addresses::Unknown => (0x21, 0x00, Vec::new()),
-        Addresses::Proxied {
-            source,
-            destination,
-        } => match (source.ip(), destination.ip()) {
-            (IpAddr::V4(s), IpAddr::V4(d)) => (
-                0x21,
-                0x11,
-                addr_body(&s.octets(), &d.octets(), source, destination),
-            ),
-            (s, d) => (
-                0x21,
-                0x21,
-                addr_body(&v6(s).octets(), &v6(d).octets(), source, destination),
-            ),
-        },
-    };
-    out.push(command);
-    out.push(family);
-    let len = u16::try_from(body.len()).unwrap_or(u16::MAX);
-    out.extend_from_slice(&len.to_be_bytes());
-    out.extend_from_slice(&body);
-    out
-}
-
-fn v6(ip: IpAddr) -> Ipv6Addr {
-    match ip {
-        IpAddr::V4(v4) => v4.to_ipv6_mapped(),
-        IpAddr::V6(v6) => v6,
-    }
-}
-
-fn addr_body(s: &[u8], d: &[u8], source: &SocketAddr, destination: &SocketAddr) -> Vec<u8> {
-    let mut body = Vec::with_capacity(36);
-    body.extend_from_slice(s);
-    body.extend_from_slice(d);
-    body.extend_from_slice(&source.port().to_be_bytes());
-    body.extend_from_slice(&destination.port().to_be_bytes());
-    body
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -326,25 +251,6 @@ mod tests {
         assert_eq!(h.len, len);
         assert_eq!(h.version, Version::V1);
         assert_eq!(h.client_addr(sa("127.0.0.1:1")), sa("203.0.113.7:51000"));
-    }
-
-    #[test]
-    fn every_prefix_of_a_valid_header_asks_for_more() {
-        for full in [
-            render_v1(&Addresses::Proxied {
-                source: sa("[2001:db8::1]:1"),
-                destination: sa("[2001:db8::2]:2"),
-            }),
-            render_v2(&Addresses::Proxied {
-                source: sa("192.0.2.1:1"),
-                destination: sa("192.0.2.2:2"),
-            }),
-        ] {
-            for n in 0..full.len() {
-                assert_eq!(parse(&full[..n], DEFAULT_MAX_LEN), Ok(None), "prefix {n}");
-            }
-            assert!(parse(&full, DEFAULT_MAX_LEN).unwrap().is_some());
-        }
     }
 
     #[test]
@@ -368,13 +274,6 @@ mod tests {
         assert!(!trusted("10.1.2.3".parse().unwrap(), &[]));
     }
 
-    fn any_addr() -> impl Strategy<Value = SocketAddr> {
-        prop_oneof![
-            (any::<[u8; 4]>(), any::<u16>()).prop_map(|(ip, p)| SocketAddr::from((ip, p))),
-            (any::<[u8; 16]>(), any::<u16>()).prop_map(|(ip, p)| SocketAddr::from((ip, p))),
-        ]
-    }
-
     proptest! {
         #[test]
         fn never_panics_on_arbitrary_bytes(buf in proptest::collection::vec(any::<u8>(), 0..300), cap in 0usize..5000) {
@@ -390,37 +289,5 @@ mod tests {
             }
         }
 
-        #[test]
-        fn v1_round_trips(s in any_addr(), d in any_addr()) {
-            let a = Addresses::Proxied { source: s, destination: d };
-            let bytes = render_v1(&a);
-            prop_assert!(bytes.len() <= V1_MAX_LEN);
-            let h = parse(&bytes, DEFAULT_MAX_LEN).unwrap().unwrap();
-            prop_assert_eq!(h.len, bytes.len());
-            if s.is_ipv4() == d.is_ipv4() {
-                prop_assert_eq!(h.addresses, a);
-            } else {
-                prop_assert_eq!(h.addresses, Addresses::Unknown);
-            }
-        }
-
-        #[test]
-        fn v2_round_trips(s in any_addr(), d in any_addr(), extra in proptest::collection::vec(any::<u8>(), 0..40)) {
-            let a = Addresses::Proxied { source: s, destination: d };
-            let mut bytes = render_v2(&a);
-            let len = bytes.len();
-            bytes.extend_from_slice(&extra);
-            let h = parse(&bytes, DEFAULT_MAX_LEN).unwrap().unwrap();
-            prop_assert_eq!(h.len, len);
-            let want = if s.is_ipv4() && d.is_ipv4() {
-                a
-            } else {
-                Addresses::Proxied {
-                    source: SocketAddr::new(IpAddr::V6(v6(s.ip())), s.port()),
-                    destination: SocketAddr::new(IpAddr::V6(v6(d.ip())), d.port()),
-                }
-            };
-            prop_assert_eq!(h.addresses, want);
-        }
     }
 }

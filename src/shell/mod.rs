@@ -22,7 +22,7 @@ pub use serve::{connection, limits, listener, signals, state};
 pub use transport::{io, net, pool, splice, tunnel};
 
 use crate::config::{Config, LogFormat};
-use crate::core::auth::{AuthMode, Password};
+use crate::core::auth::AuthMode;
 use crate::core::decision::Policy;
 use crate::core::head::HeadLimits;
 use crate::core::record::{Format, Level};
@@ -72,10 +72,7 @@ pub fn start(config: Config) -> i32 {
         .tls
         .as_ref()
         .is_some_and(|t| !t.client_ca_files.is_empty());
-    let password = config
-        .password
-        .as_ref()
-        .map(|p| Password::new(p.as_bytes().to_vec()));
+    let password = config.password.clone();
     let auth = match (password, config.allow_unauthenticated) {
         // mTLS: the certificate's CN is the role; a password adds a factor.
         (password, _) if client_certificates => AuthMode::ClientCertificate { password },
