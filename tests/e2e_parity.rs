@@ -543,18 +543,17 @@ fn proxy_protocol_header_comes_before_the_tls_handshake() {
 /// client certificate: send `request`, return everything read until close.
 fn tls_exchange(proxy: SocketAddr, files: &Files, prefix: &[u8], request: &[u8]) -> Vec<u8> {
     use async_std::io::{ReadExt as _, WriteExt as _};
-    use rustls::pki_types::ServerName;
-    let pem = |path: &str| std::fs::read(path).unwrap();
+    use rustls::pki_types::pem::PemObject as _;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
     let mut roots = rustls::RootCertStore::empty();
-    for c in rustls_pemfile::certs(&mut pem(&files.ca).as_slice()) {
+    for c in CertificateDer::pem_file_iter(&files.ca).unwrap() {
         roots.add(c.unwrap()).unwrap();
     }
-    let chain: Vec<_> = rustls_pemfile::certs(&mut pem(&files.good_cert).as_slice())
+    let chain: Vec<_> = CertificateDer::pem_file_iter(&files.good_cert)
+        .unwrap()
         .map(Result::unwrap)
         .collect();
-    let key = rustls_pemfile::private_key(&mut pem(&files.good_key).as_slice())
-        .unwrap()
-        .unwrap();
+    let key = PrivateKeyDer::from_pem_file(&files.good_key).unwrap();
     let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
         rustls::crypto::ring::default_provider(),
     ))

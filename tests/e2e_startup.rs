@@ -200,3 +200,66 @@ fn default_listen_address_is_dual_stack() {
         "The destination address (::1) was denied by rule 'Deny: Self Connection'"
     );
 }
+
+/// Set this test process's open-files limit; the proxy it spawns inherits it.
+fn set_own_nofile(soft: u64, hard: u64) {
+    let status = Command::new("prlimit")
+        .args([
+            "--pid",
+            &std::process::id().to_string(),
+            &format!("--nofile={soft}:{hard}"),
+        ])
+        .status()
+        .expect("prlimit (util-linux)");
+    assert!(status.success(), "prlimit failed");
+}
+
+/// The proxy's own "Max open files" soft and hard limits.
+fn proxy_nofile(pid: u32) -> (u64, u64) {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .expect("Max open files line");
+    let nums: Vec<u64> = line
+        .split_whitespace()
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    (nums[0], nums[1])
+}
+
+/// Issue 13, item 7: a 1,024 soft limit under a high hard limit is raised
+/// at start (as Go does), without a warning; only a hard limit below what
+/// --max-connections needs is warned about, naming it and what fits.
+#[test]
+fn the_open_files_limit_is_raised_to_the_hard_limit() {
+    if !in_private_netns("the_open_files_limit_is_raised_to_the_hard_limit") {
+        return;
+    }
+    let (_, hard_now) = proxy_nofile(std::process::id());
+    let hard = hard_now.min(65_536);
+    // --max-connections 5000 needs 10,064 descriptors.
+    assert!(hard >= 10_064, "this test needs a hard limit of 10064");
+    set_own_nofile(1024, hard);
+    let proxy = Proxy::start(&["--max-connections", "5000"]);
+    let warned: Vec<&String> = proxy
+        .seen
+        .iter()
+        .filter(|l| l.contains("open-files"))
+        .collect();
+    assert!(warned.is_empty(), "no warning expected: {warned:?}");
+    assert_eq!(proxy_nofile(proxy.child.id()), (hard, hard));
+    drop(proxy);
+
+    // A hard limit too low for 5,000 connections.
+    set_own_nofile(1024, 4096);
+    let mut proxy = Proxy::start(&["--max-connections", "5000"]);
+    let line = proxy.wait_line(|l| l.contains("open-files"));
+    assert!(
+        line.contains("level=warning")
+            && line.contains("soft 4096, hard 4096")
+            && line.contains("--max-connections 5000 needs (10064); 2016 connections fit"),
+        "{line}"
+    );
+    assert_eq!(proxy_nofile(proxy.child.id()), (4096, 4096));
+}

@@ -14,21 +14,20 @@ use async_std::net::{TcpListener, TcpStream};
 use common::in_private_netns;
 use futures_rustls::{TlsAcceptor, TlsConnector};
 use pki::{write, Ca, Pem};
+use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use smokescreen::config::TlsConfig;
 use smokescreen::core::auth::ClientCert;
 use smokescreen::shell::tls;
 
 fn der_certs(pem: &str) -> Vec<CertificateDer<'static>> {
-    rustls_pemfile::certs(&mut pem.as_bytes())
+    CertificateDer::pem_slice_iter(pem.as_bytes())
         .collect::<Result<_, _>>()
         .unwrap()
 }
 
 fn der_key(pem: &str) -> PrivateKeyDer<'static> {
-    rustls_pemfile::private_key(&mut pem.as_bytes())
-        .unwrap()
-        .unwrap()
+    PrivateKeyDer::from_pem_slice(pem.as_bytes()).unwrap()
 }
 
 fn client_config(ca: &Ca, identity: Option<&Pem>) -> Arc<rustls::ClientConfig> {
@@ -163,6 +162,51 @@ fn client_certificates_are_required_verified_and_checked_against_crls() {
             handshake(&acceptor, client_config(&ca, None)).await,
             Ok(None)
         );
+    });
+}
+
+/// Root → intermediate → leaf: the root's CRL revoking the intermediate
+/// revokes every client certificate it signed (issue 13, item 2: only the
+/// leaf used to be checked, so `authed` got its role).
+#[test]
+fn a_revoked_intermediate_ca_revokes_its_clients() {
+    if !in_private_netns("a_revoked_intermediate_ca_revokes_its_clients") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let root = Ca::new("Test Root CA");
+    let revoked_ca = root.intermediate("Revoked Intermediate", 21);
+    let good_ca = root.intermediate("Good Intermediate", 22);
+    let server = root.server();
+    let config = TlsConfig {
+        cert_file: write(dir.path(), "cert.pem", &server.cert),
+        key_file: Some(write(dir.path(), "key.pem", &server.key)),
+        client_ca_files: vec![write(dir.path(), "root.pem", &root.pem.cert)],
+        // The root revokes the intermediate; the intermediates publish no CRL.
+        crl_files: vec![write(dir.path(), "root-crl.pem", &root.crl(&[21]))],
+    };
+    let acceptor = tls::acceptor(&config).expect("TLS config loads");
+    async_std::task::block_on(async {
+        let ok = handshake(
+            &acceptor,
+            client_config(&root, Some(&good_ca.client_chain("authed", 5))),
+        )
+        .await;
+        assert_eq!(
+            ok,
+            Ok(Some(ClientCert {
+                common_name: Some("authed".into()),
+                organization_unit: None,
+            })),
+            "a client of an intermediate that is not revoked is accepted"
+        );
+        let err = handshake(
+            &acceptor,
+            client_config(&root, Some(&revoked_ca.client_chain("authed", 5))),
+        )
+        .await
+        .expect_err("a client of a revoked intermediate must be refused");
+        assert!(err.to_lowercase().contains("revoked"), "revoked CA: {err}");
     });
 }
 

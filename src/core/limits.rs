@@ -134,28 +134,27 @@ pub fn fds_needed(max_connections: usize) -> u64 {
         .saturating_add(FD_RESERVE)
 }
 
-/// The warning to log at start when the soft `RLIMIT_NOFILE` cannot hold
-/// `max_connections`: the cap would never be reached and `accept` would hit
-/// EMFILE first (which the listener survives, but clients then wait in the
-/// backlog instead of getting a prompt 503).
-pub fn fd_budget_warning(max_connections: usize, soft_nofile: u64) -> Option<String> {
-    let needed = fds_needed(max_connections);
-    (needed > soft_nofile).then(|| {
-        format!(
-            "the open-files limit ({soft_nofile}) is below what --max-connections {max_connections} needs ({needed}); raise `ulimit -n` or lower --max-connections"
-        )
-    })
+/// How many connections `nofile` descriptors can hold (the inverse of
+/// [`fds_needed`]).
+pub fn connections_fitting(nofile: u64) -> u64 {
+    nofile.saturating_sub(FD_RESERVE) / 2
 }
 
-/// The soft "Max open files" value from the text of `/proc/self/limits`
-/// (`None` when absent or `unlimited`).
-pub fn parse_soft_nofile(limits: &str) -> Option<u64> {
-    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
-    line.trim_start_matches("Max open files")
-        .split_whitespace()
-        .next()?
-        .parse()
-        .ok()
+/// The warning to log at start when the open-files limit cannot hold
+/// `max_connections`: the cap would never be reached and `accept` would hit
+/// EMFILE first (which the listener survives, but clients then wait in the
+/// backlog instead of getting a prompt 503). The shell has already raised
+/// the soft limit to the hard one (as Go does), so `soft` is below `hard`
+/// only when that failed; the text names the hard limit, the only one an
+/// operator has to change.
+pub fn fd_budget_warning(max_connections: usize, soft: u64, hard: u64) -> Option<String> {
+    let needed = fds_needed(max_connections);
+    (needed > soft).then(|| {
+        let fits = connections_fitting(soft);
+        format!(
+            "the open-files limit (soft {soft}, hard {hard}) is below what --max-connections {max_connections} needs ({needed}); {fits} connections fit; raise the hard limit (ulimit -Hn, systemd LimitNOFILE=, docker --ulimit nofile=) or lower --max-connections"
+        )
+    })
 }
 
 #[cfg(test)]
@@ -224,20 +223,17 @@ mod tests {
     #[test]
     fn fd_budget() {
         assert_eq!(fds_needed(10_000), 20_064);
-        assert!(fd_budget_warning(10_000, 1024)
-            .unwrap()
-            .contains("open-files limit (1024)"));
-        assert_eq!(fd_budget_warning(10_000, 1 << 20), None);
-        assert_eq!(fds_needed(usize::MAX), u64::MAX);
-        let limits = "Limit                     Soft Limit           Hard Limit           Units     \n\
-                      Max cpu time              unlimited            unlimited            seconds   \n\
-                      Max open files            1024                 524288               files     \n";
-        assert_eq!(parse_soft_nofile(limits), Some(1024));
-        assert_eq!(
-            parse_soft_nofile("Max open files unlimited unlimited files"),
-            None
+        let warning = fd_budget_warning(10_000, 4096, 4096).unwrap();
+        assert!(
+            warning.contains("open-files limit (soft 4096, hard 4096)")
+                && warning.contains("needs (20064); 2016 connections fit"),
+            "{warning}"
         );
-        assert_eq!(parse_soft_nofile(""), None);
+        assert_eq!(fd_budget_warning(10_000, 20_064, 20_064), None);
+        assert_eq!(fd_budget_warning(10_000, 1 << 20, 1 << 20), None);
+        assert_eq!(fds_needed(usize::MAX), u64::MAX);
+        assert_eq!(connections_fitting(fds_needed(10_000)), 10_000);
+        assert_eq!(connections_fitting(10), 0);
     }
 
     proptest! {

@@ -1,6 +1,6 @@
 //! A small test PKI generated per test with rcgen (no committed keys): a CA,
-//! a server certificate for 127.0.0.1/localhost, clients, a CRL, and a
-//! second, unrelated CA. Included with `#[path = "common/pki.rs"] mod pki;`.
+//! a server certificate for 127.0.0.1/localhost, clients, a CRL,
+//! intermediate CAs, and a second, unrelated CA. Included with `#[path = "common/pki.rs"] mod pki;`.
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
@@ -46,6 +46,32 @@ impl Ca {
         Ca {
             pem,
             issuer: Issuer::new(params, key),
+        }
+    }
+
+    /// An intermediate CA signed by this one, with this serial (so this
+    /// CA's CRL can revoke it).
+    pub fn intermediate(&self, name: &str, serial: u64) -> Ca {
+        let key = KeyPair::generate().unwrap();
+        let mut params = ca_params(name);
+        params.serial_number = Some(SerialNumber::from(serial));
+        let cert = params.signed_by(&key, &self.issuer).unwrap();
+        Ca {
+            pem: Pem {
+                cert: cert.pem(),
+                key: key.serialize_pem(),
+            },
+            issuer: Issuer::new(params, key),
+        }
+    }
+
+    /// A client certificate from [`Ca::client`] with this CA's certificate
+    /// appended: the chain a client of an intermediate CA presents.
+    pub fn client_chain(&self, cn: &str, serial: u64) -> Pem {
+        let leaf = self.client(Some(cn), None, serial);
+        Pem {
+            cert: format!("{}{}", leaf.cert, self.pem.cert),
+            key: leaf.key,
         }
     }
 

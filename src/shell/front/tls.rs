@@ -9,12 +9,11 @@
 //! data ([`ClientCert`]); the core makes the common name the role.
 
 use std::fmt;
-use std::fs::File;
-use std::io::BufReader;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use futures_rustls::TlsAcceptor;
+use rustls::pki_types::pem::{self, PemObject};
 use rustls::pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer};
 use rustls::server::WebPkiClientVerifier;
 use rustls::{RootCertStore, ServerConfig};
@@ -52,26 +51,29 @@ impl fmt::Display for TlsError {
 
 impl std::error::Error for TlsError {}
 
-fn reader(path: &Path) -> Result<BufReader<File>, TlsError> {
-    File::open(path)
-        .map(BufReader::new)
-        .map_err(|e| TlsError::Read {
-            path: path.to_path_buf(),
-            problem: e.to_string(),
-        })
+fn read(path: &Path) -> Result<Vec<u8>, TlsError> {
+    std::fs::read(path).map_err(|e| TlsError::Read {
+        path: path.to_path_buf(),
+        problem: e.to_string(),
+    })
 }
 
-fn pem_error(path: &Path, e: std::io::Error) -> TlsError {
+fn pem_error(path: &Path, e: pem::Error) -> TlsError {
     TlsError::Read {
         path: path.to_path_buf(),
         problem: format!("invalid PEM: {e}"),
     }
 }
 
-fn certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
-    let certs = rustls_pemfile::certs(&mut reader(path)?)
+/// Every PEM section of type `T` in the file (other sections are skipped).
+fn all_of<T: PemObject>(path: &Path) -> Result<Vec<T>, TlsError> {
+    T::pem_slice_iter(&read(path)?)
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| pem_error(path, e))?;
+        .map_err(|e| pem_error(path, e))
+}
+
+fn certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+    let certs = all_of(path)?;
     if certs.is_empty() {
         return Err(TlsError::NoCertificate(path.to_path_buf()));
     }
@@ -79,15 +81,15 @@ fn certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
 }
 
 fn key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
-    rustls_pemfile::private_key(&mut reader(path)?)
-        .map_err(|e| pem_error(path, e))?
-        .ok_or_else(|| TlsError::NoKey(path.to_path_buf()))
+    match PrivateKeyDer::from_pem_slice(&read(path)?) {
+        Ok(key) => Ok(key),
+        Err(pem::Error::NoItemsFound) => Err(TlsError::NoKey(path.to_path_buf())),
+        Err(e) => Err(pem_error(path, e)),
+    }
 }
 
 fn crls(path: &Path) -> Result<Vec<CertificateRevocationListDer<'static>>, TlsError> {
-    let crls = rustls_pemfile::crls(&mut reader(path)?)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| pem_error(path, e))?;
+    let crls = all_of(path)?;
     if crls.is_empty() {
         return Err(TlsError::NoCrl(path.to_path_buf()));
     }
@@ -96,10 +98,11 @@ fn crls(path: &Path) -> Result<Vec<CertificateRevocationListDer<'static>>, TlsEr
 
 /// Build the server configuration from the operator's files.
 ///
-/// Revocation: the client's own certificate is checked against the CRLs
-/// of its issuer. A client whose CA has no CRL configured is accepted
-/// (intermediates and CAs without a CRL are not refused for lack of one),
-/// so several CAs can be trusted while only some publish CRLs.
+/// Revocation: every certificate of the presented chain (the client's own
+/// and each intermediate) is checked against the CRLs of its issuer, so
+/// revoking an intermediate CA revokes everything it signed. A certificate
+/// whose issuer has no CRL configured is accepted (unknown status is not
+/// refused), so several CAs can be trusted while only some publish CRLs.
 pub fn server_config(tls: &TlsConfig) -> Result<Arc<ServerConfig>, TlsError> {
     let chain = certs(&tls.cert_file)?;
     let key = key(tls.key_file.as_deref().unwrap_or(&tls.cert_file))?;
@@ -125,7 +128,6 @@ pub fn server_config(tls: &TlsConfig) -> Result<Arc<ServerConfig>, TlsError> {
         }
         let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
             .with_crls(revoked)
-            .only_check_end_entity_revocation()
             .allow_unknown_revocation_status()
             .build()
             .map_err(|e| TlsError::Config(e.to_string()))?;

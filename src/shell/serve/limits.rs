@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
 
-use crate::core::limits::{admit, fd_budget_warning, parse_soft_nofile, LimitRefusal, TokenBucket};
+use crate::core::limits::{admit, fd_budget_warning, LimitRefusal, TokenBucket};
 use crate::core::record::Level;
 use crate::shell::io::write_all;
 use crate::shell::logging::{self, emit};
@@ -128,14 +128,33 @@ pub async fn refuse<S: crate::shell::stream::Endpoint + ?Sized>(
     emit(&line);
 }
 
-/// At start: warn when the open-files limit is too low for `--max-connections`.
+/// At start: raise the soft open-files limit to the hard one (what Go's
+/// runtime does for Smokescreen), then warn only if what is left cannot
+/// hold `--max-connections`.
 pub fn check_fd_budget(max_connections: usize) {
-    let Ok(text) = std::fs::read_to_string("/proc/self/limits") else {
+    use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
+    let before = getrlimit(Resource::Nofile);
+    // `None` is "unlimited": nothing to raise, nothing to warn about.
+    let (Some(soft), Some(hard)) = (before.current, before.maximum) else {
         return;
     };
-    if let Some(warning) =
-        parse_soft_nofile(&text).and_then(|soft| fd_budget_warning(max_connections, soft))
-    {
+    let mut soft = soft;
+    if soft < hard {
+        let raised = Rlimit {
+            current: Some(hard),
+            maximum: Some(hard),
+        };
+        match setrlimit(Resource::Nofile, raised) {
+            Ok(()) => soft = hard,
+            Err(e) => emit(
+                &logging::line(Level::Warning, "could not raise the open-files limit")
+                    .with("error", e.to_string())
+                    .with("soft", soft)
+                    .with("hard", hard),
+            ),
+        }
+    }
+    if let Some(warning) = fd_budget_warning(max_connections, soft, hard) {
         emit(&logging::line(Level::Warning, warning));
     }
 }
