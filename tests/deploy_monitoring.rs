@@ -258,6 +258,9 @@ fn dashboard_and_alert_rules_name_only_exported_metrics() {
         "cn_bytes_in_sum",
         "up",
     ] {
-        assert!(checked.contains(name), "{name} not found in the dashboard or rules");
+        assert!(
+            checked.contains(name),
+            "{name} not found in the dashboard or rules"
+        );
     }
 }
