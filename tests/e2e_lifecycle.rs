@@ -240,3 +240,38 @@ fn exit_timeout_cuts_tunnels_that_never_finish() {
         assert!(rest.is_empty());
     }
 }
+
+#[test]
+fn second_signal_cuts_tunnels_without_blaming_the_exit_timeout() {
+    if !in_private_netns("second_signal_cuts_tunnels_without_blaming_the_exit_timeout") {
+        return;
+    }
+    let echo = Origin::echo();
+    // A long exit timeout: only the second signal can end this drain soon.
+    let mut proxy = Proxy::start(&[
+        &format!("--allow-address={}", echo.addr),
+        "--exit-timeout=60s",
+    ]);
+    // Several tunnels, so the listener sees the forced stop before they close.
+    let _idle: Vec<TcpStream> = (0..16)
+        .map(|_| open_tunnel_ok(proxy.addr, &echo.addr.to_string(), b""))
+        .collect();
+    proxy.signal("TERM");
+    proxy.wait_msg("\"stopped accepting; waiting for open connections\"", 1);
+    proxy.signal("TERM");
+    proxy.wait_msg("\"second signal: closing open tunnels now\"", 1);
+    for n in 1..=16 {
+        let close = fields(&proxy.wait_msg("CANONICAL-PROXY-CN-CLOSE", n));
+        assert_eq!(close["error"], "proxy shutting down");
+    }
+    proxy.wait_msg("\"shutdown complete\"", 1);
+    assert!(proxy.wait_exit().success());
+    assert!(
+        !proxy
+            .seen
+            .iter()
+            .any(|l| l.contains("exit timeout reached")),
+        "the log blames the exit timeout for a second signal:\n{}",
+        proxy.seen.join("\n")
+    );
+}

@@ -119,24 +119,26 @@ pub async fn run(listener: Listener, params: ServerParams) -> Result<(), StartEr
         )
         .with("open_connections", remaining as u64),
     );
+    // What ended the wait: None when every connection finished; the timeout
+    // logs why it cuts tunnels (a second signal was already logged by
+    // `signals`, so it must not be blamed on the timeout).
     let wait_all = async {
         closed(&done).await;
-        true
+        None
     };
     let timeout = async {
         task::sleep(shared.settings.exit_timeout).await;
-        false
+        Some(Some("exit timeout reached; closing remaining tunnels"))
     };
     let forced = async {
         closed(&shared.force_stop).await;
-        false
+        Some(None)
     };
-    let clean = futures_lite::future::or(wait_all, futures_lite::future::or(timeout, forced)).await;
-    if !clean {
-        emit(&logging::line(
-            Level::Warning,
-            "exit timeout reached; closing remaining tunnels",
-        ));
+    let ended = futures_lite::future::or(wait_all, futures_lite::future::or(timeout, forced)).await;
+    if let Some(why) = ended {
+        if let Some(why) = why {
+            emit(&logging::line(Level::Warning, why));
+        }
         // Closing force_stop makes every tunnel stop and log its CN-CLOSE.
         shared.force_stop.close();
         let grace = async {

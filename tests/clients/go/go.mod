@@ -1,0 +1,3 @@
+module smokescreen/clientrecipe
+
+go 1.19
