@@ -10,6 +10,7 @@ pub mod addr;
 pub mod auth;
 pub mod decision;
 pub mod dns;
+pub mod forward;
 pub mod framing;
 pub mod head;
 pub mod limits;
