@@ -14,6 +14,7 @@ pub mod forward;
 pub mod framing;
 pub mod head;
 pub mod limits;
+pub mod lookup;
 pub mod proxy_protocol;
 pub mod record;
 pub mod reply;
