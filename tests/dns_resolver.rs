@@ -135,7 +135,7 @@ fn start_server() -> Server {
 }
 
 fn lookup(client: &DnsClient, name: &str) -> Result<Vec<IpAddr>, String> {
-    async_std::task::block_on(client.lookup(name))
+    async_std::task::block_on(client.lookup(name)).map_err(|e| e.to_string())
 }
 
 fn ips(list: &[&str]) -> Vec<IpAddr> {

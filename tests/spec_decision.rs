@@ -9,6 +9,7 @@ use smokescreen::core::addr::{AddressPolicy, SelfEndpoints, UserRange};
 use smokescreen::core::auth::{AuthMode, ClientCert, Password};
 use smokescreen::core::decision::{self, Policy, Refusal, RequestFacts};
 use smokescreen::core::head::{parse_request, HeadLimits, RequestForm};
+use smokescreen::core::lookup::{LookupCause, LookupError};
 use smokescreen::core::record::{Client, ProxyType};
 use smokescreen::core::reply;
 use smokescreen::core::time::Timestamp;
@@ -41,6 +42,8 @@ struct Case {
     listen: Vec<SocketAddr>,
     extra: Option<String>,
     answers: Option<Vec<IpAddr>>,
+    /// The resolver's failure: `no_such_host`, `server_misbehaving` or
+    /// `timeout`, optionally `@SERVER` (the DNS server asked).
     dns_error: Option<String>,
     /// `cert` (the certificate alone) or `cert+password` (both required).
     mtls: Option<String>,
@@ -153,13 +156,17 @@ fn run(case: &Case, acls: &BTreeMap<String, String>) -> Result<Got, String> {
         decision::before_dns_for(&policy, target, proxy_type, &head.headers, cert.as_ref())
             .and_then(|pending| {
                 let literal;
-                let answers: Result<&[IpAddr], &str> = match &pending.lookup {
+                let failure;
+                let answers: Result<&[IpAddr], &LookupError> = match &pending.lookup {
                     decision::Lookup::Literal(ip) => {
                         literal = [*ip];
                         Ok(&literal)
                     }
-                    decision::Lookup::Name(_) => match (&case.answers, &case.dns_error) {
-                        (_, Some(e)) => Err(e.as_str()),
+                    decision::Lookup::Name(name) => match (&case.answers, &case.dns_error) {
+                        (_, Some(e)) => {
+                            failure = dns_failure(name, e);
+                            Err(&failure)
+                        }
                         (Some(a), None) => Ok(a.as_slice()),
                         (None, None) => Ok(&[]),
                     },
@@ -266,4 +273,19 @@ fn every_decision_case_holds() {
         failures.len(),
         failures.join("\n")
     );
+}
+
+/// A structured resolver failure from its spec spelling (`cause[@server]`).
+fn dns_failure(name: &str, spelled: &str) -> LookupError {
+    let (cause, server) = match spelled.split_once('@') {
+        Some((c, s)) => (c, Some(s.parse().expect("dns_error server"))),
+        None => (spelled, None),
+    };
+    let cause = match cause {
+        "no_such_host" => LookupCause::NoSuchHost,
+        "server_misbehaving" => LookupCause::ServerMisbehaving,
+        "timeout" => LookupCause::Timeout,
+        other => panic!("unknown dns_error {other}"),
+    };
+    LookupError::new(name, server, cause)
 }

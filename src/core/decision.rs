@@ -15,6 +15,7 @@ use crate::core::acl::{self, Acl};
 use crate::core::addr::{AddressPolicy, Rule, SelfEndpoints};
 use crate::core::auth::{determine_role_for, AuthFailure, AuthMode, ClientCert, Role};
 use crate::core::head::{Headers, RequestForm, RequestHead};
+use crate::core::lookup::LookupError;
 use crate::core::record::{Client, DecisionRecord, Level, ProxyType};
 use crate::core::reply::{denied_message, Reply};
 use crate::core::target::{Host, Target};
@@ -232,15 +233,16 @@ pub fn before_dns_for(
 pub fn after_dns(
     policy: &Policy,
     pending: Pending,
-    answers: Result<&[IpAddr], &str>,
+    answers: Result<&[IpAddr], &LookupError>,
     me: &SelfEndpoints,
 ) -> Result<Approved, Box<Refusal>> {
     let Pending {
         target, verdicts, ..
     } = pending;
     let answers = match answers {
-        Ok([]) => Err("no addresses found"),
-        other => other,
+        Ok([]) => Err("no addresses found".to_string()),
+        Ok(a) => Ok(a),
+        Err(e) => Err(e.to_string()),
     };
     let answers = match answers {
         Ok(a) => a,

@@ -526,7 +526,7 @@ fn scanned_fields(buf: &[u8], scan: &Scan) -> Result<Headers, HeadError> {
 
 /// Content-Length: every value, every comma-separated member 1*DIGIT and
 /// identical; the first one is the length.
-fn content_length(headers: &Headers) -> Result<Option<u64>, HeadError> {
+pub fn content_length(headers: &Headers) -> Result<Option<u64>, HeadError> {
     let mut first: Option<&[u8]> = None;
     for value in headers.get_all("content-length") {
         for member in value.split(|&b| b == b',') {

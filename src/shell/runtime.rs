@@ -58,11 +58,14 @@ pub async fn deadline<F: Future>(limit: Duration, future: F) -> Option<F::Output
     async_std::future::timeout(limit, future).await.ok()
 }
 
-/// Resolve `host:port` with the system resolver on the runtime's blocking
-/// pool (getaddrinfo blocks).
-pub async fn lookup_host(name: &str, port: u16) -> io::Result<Vec<std::net::SocketAddr>> {
-    use async_std::net::ToSocketAddrs as _;
-    Ok((name, port).to_socket_addrs().await?.collect())
+/// Run blocking `work` (getaddrinfo) on the runtime's blocking pool, so the
+/// executor never blocks.
+pub fn spawn_blocking<F, T>(work: F) -> JoinHandle<T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    async_std::task::spawn_blocking(work)
 }
 
 /// Copy everything `reader` yields into a sink, counting the bytes.

@@ -1,22 +1,25 @@
-//! Absolute-form HTTP forwarding: rewrite the head (hop-by-hop and proxy
-//! headers out, `Host` from the URI), stream the body with our own framing,
-//! stream the response back, and keep both connections alive when safe.
+//! Absolute-form HTTP forwarding: send the head the core writes, stream the
+//! request body while reading the response (so a `100 Continue` or an early
+//! refusal reaches the client at once), relay interim and final responses as
+//! the core says, and keep the upstream connection only when it is clean.
 
-use std::io::Write as _;
+use std::future::Future;
 use std::net::SocketAddr;
-
-use crate::shell::net::Tcp;
-
-use crate::shell::stream::ClientStream;
+use std::pin::pin;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::task::Poll;
+use std::time::Duration;
 
 use crate::core::decision::Approved;
-use crate::core::head::{
-    parse_response, BodyFraming, Headers, RequestForm, RequestHead, ResponseHead, Version,
-};
+use crate::core::forward::{self, BodyPlan, Interim, Unread};
+use crate::core::head::{parse_response, BodyFraming, RequestHead, ResponseHead};
+use crate::core::reply::Reply;
 use crate::shell::io::{
     copy_chunked, copy_length, copy_until_close, read_more, write_all, CopyError,
 };
+use crate::shell::net::Tcp;
 use crate::shell::state::Shared;
+use crate::shell::stream::ClientStream;
 
 /// A kept-alive upstream connection, reusable only for the same address.
 pub struct Upstream {
@@ -34,6 +37,21 @@ impl Upstream {
             buf: Vec::new(),
         }
     }
+
+    /// What waits on the idle connection: a byte read here is a byte nobody
+    /// asked for, and the connection is dropped anyway.
+    pub fn unread(&self) -> Unread {
+        if !self.buf.is_empty() {
+            return Unread::Bytes;
+        }
+        let mut probe = [0u8; 1];
+        match self.stream.try_read(&mut probe) {
+            Ok(0) => Unread::Closed,
+            Ok(_) => Unread::Bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Unread::Nothing,
+            Err(_) => Unread::Closed,
+        }
+    }
 }
 
 /// How one exchange ended.
@@ -45,73 +63,58 @@ pub struct Exchange {
     pub client_keep_alive: bool,
 }
 
-/// Headers never forwarded in either direction (RFC 9110 §7.6.1 hop-by-hop,
-/// proxy credentials, and Smokescreen's own control headers). Framing headers
-/// are rewritten by us.
-const HOP_BY_HOP: &[&str] = &[
-    "connection",
-    "proxy-connection",
-    "keep-alive",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-    "content-length",
-    "host",
-    "x-smokescreen-trace-id",
-    "x-smokescreen-role",
-];
-
-fn push_headers(out: &mut Vec<u8>, headers: &Headers, extra_drop: &[&str]) {
-    let listed = headers.connection_tokens();
-    for (name, value) in &headers.0 {
-        let is = |n: &str| n.eq_ignore_ascii_case(name);
-        if HOP_BY_HOP.iter().any(|n| is(n))
-            || extra_drop.iter().any(|n| is(n))
-            || listed.iter().any(|n| is(n))
-        {
-            continue;
+impl Exchange {
+    fn broken(error: String) -> Exchange {
+        Exchange {
+            error: Some(error),
+            upstream: None,
+            client_keep_alive: false,
         }
-        out.extend_from_slice(name.as_bytes());
-        out.extend_from_slice(b": ");
-        out.extend_from_slice(value);
-        out.extend_from_slice(b"\r\n");
     }
 }
 
-fn push_length(out: &mut Vec<u8>, n: u64) {
-    // Writing into a Vec cannot fail.
-    let _ = write!(out, "Content-Length: {n}\r\n");
+/// Why no response could be relayed.
+enum Failure {
+    /// The upstream closed before any response byte (a stale keep-alive connection).
+    Stale,
+    Upstream(String),
+    /// No response byte within the idle timeout.
+    Timeout(String),
+    Client(String),
 }
 
-fn request_head_bytes(head: &RequestHead, approved: &Approved) -> Vec<u8> {
-    let path = match &head.form {
-        RequestForm::Absolute(uri) => uri.path_and_query.as_str(),
-        _ => "/",
-    };
-    let mut out = Vec::with_capacity(512);
-    out.extend_from_slice(head.method.as_bytes());
-    out.push(b' ');
-    out.extend_from_slice(path.as_bytes());
-    out.extend_from_slice(b" HTTP/1.1\r\nHost: ");
-    // RFC 9112 §3.2.2: the URI's authority, not whatever Host the client sent.
-    out.extend_from_slice(approved.target.requested.as_bytes());
-    out.extend_from_slice(b"\r\n");
-    push_headers(&mut out, &head.headers, &[]);
-    match head.body {
-        BodyFraming::Length(n) => push_length(&mut out, n),
-        BodyFraming::Chunked => out.extend_from_slice(b"Transfer-Encoding: chunked\r\n"),
-        BodyFraming::Empty | BodyFraming::UntilClose => {}
+/// Where the request body upload is.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Upload {
+    Running,
+    Done,
+    /// The upstream stopped taking it (it may still answer, e.g. 413).
+    Refused,
+}
+
+/// The upload's state, read by the response side in the same task (atomic
+/// only because the connection's future must be `Send`).
+struct UploadState(AtomicU8);
+
+impl UploadState {
+    fn new() -> UploadState {
+        UploadState(AtomicU8::new(Upload::Running as u8))
     }
-    out.extend_from_slice(b"\r\n");
-    out
+    fn get(&self) -> Upload {
+        match self.0.load(Ordering::Relaxed) {
+            x if x == Upload::Done as u8 => Upload::Done,
+            x if x == Upload::Refused as u8 => Upload::Refused,
+            _ => Upload::Running,
+        }
+    }
+    fn set(&self, state: Upload) {
+        self.0.store(state as u8, Ordering::Relaxed);
+    }
 }
 
 /// Send the request, relay the response. `reused`: the upstream connection
-/// served an earlier request, so a failure before any response byte on a
-/// bodiless request is retried once on a fresh connection.
+/// served an earlier request; a failure there before any response byte is
+/// retried once on a fresh connection when the core allows it.
 pub async fn exchange(
     shared: &Shared,
     client: &ClientStream,
@@ -121,21 +124,20 @@ pub async fn exchange(
     conn: Upstream,
     reused: bool,
 ) -> Exchange {
-    let request = request_head_bytes(head, approved);
+    let request = forward::request_head(head);
     let mut conn = conn;
-    let mut retried = !reused;
+    let mut reused = reused;
     loop {
-        match send_and_read_head(shared, client, client_buf, head, &request, &mut conn).await {
-            Ok(resp) => return relay(client, head, resp, conn, shared.settings.idle_timeout).await,
-            Err(Failure::Stale) if !retried && head.body == BodyFraming::Empty => {
-                retried = true;
-                match crate::shell::runtime::timeout(
-                    shared.settings.connect_timeout,
-                    Tcp::connect(approved.addr),
-                )
-                .await
-                {
-                    Ok(s) => conn = Upstream::new(s, approved.addr),
+        match attempt(shared, client, client_buf, head, &request, conn).await {
+            Ok(done) => return done,
+            Err(Failure::Stale) if forward::may_retry(head, reused, false) => {
+                reused = false;
+                let limit = shared.settings.connect_timeout;
+                match crate::shell::runtime::timeout(limit, Tcp::connect(approved.addr)).await {
+                    Ok(s) => {
+                        let _ = s.set_nodelay(true);
+                        conn = Upstream::new(s, approved.addr);
+                    }
                     Err(e) => {
                         return fail(
                             client,
@@ -154,46 +156,32 @@ pub async fn exchange(
                 )
                 .await;
             }
-            Err(Failure::Client(e)) => {
-                return Exchange {
-                    error: Some(format!("client: {e}")),
-                    upstream: None,
-                    client_keep_alive: false,
-                };
-            }
+            Err(Failure::Client(e)) => return Exchange::broken(format!("client: {e}")),
             Err(Failure::Upstream(e)) => return fail(client, 502, &e).await,
             Err(Failure::Timeout(e)) => return fail(client, 504, &e).await,
         }
     }
 }
 
-enum Failure {
-    /// The upstream closed before any response byte (a stale keep-alive connection).
-    Stale,
-    Upstream(String),
-    /// No response byte within the idle timeout.
-    Timeout(String),
-    Client(String),
-}
-
 async fn fail(client: &ClientStream, status: u16, message: &str) -> Exchange {
-    let reply = crate::core::reply::Reply::refusal(status, message, None);
+    let reply = Reply::refusal(status, message, None);
     let _ = write_all(client, &reply.to_bytes()).await;
-    Exchange {
-        error: Some(message.to_string()),
-        upstream: None,
-        client_keep_alive: false,
-    }
+    Exchange::broken(message.to_string())
 }
 
-async fn send_and_read_head(
+/// One try on one upstream connection: the head goes out at once, then the
+/// body upload and the response run side by side. When the response has
+/// been relayed first, the rest of the upload is abandoned (and both
+/// connections close).
+async fn attempt(
     shared: &Shared,
     client: &ClientStream,
     client_buf: &mut Vec<u8>,
     head: &RequestHead,
     request: &[u8],
-    conn: &mut Upstream,
-) -> Result<ResponseHead, Failure> {
+    conn: Upstream,
+) -> Result<Exchange, Failure> {
+    let mut conn = conn;
     let mut first = request.to_vec();
     let body_left = match head.body {
         BodyFraming::Length(n) => n - coalesce(&mut first, client_buf, n),
@@ -203,45 +191,93 @@ async fn send_and_read_head(
         return Err(Failure::Stale);
     }
     let idle = shared.settings.idle_timeout;
-    let body = match head.body {
-        BodyFraming::Length(_) => {
-            copy_length(client, client_buf, &conn.stream, body_left, idle).await
-        }
-        BodyFraming::Chunked => copy_chunked(client, client_buf, &conn.stream, true, idle).await,
-        BodyFraming::Empty | BodyFraming::UntilClose => Ok(()),
-    };
-    match body {
-        Ok(()) => {}
-        Err(CopyError::Read(e)) => return Err(Failure::Client(e)),
-        Err(CopyError::Write(e)) => {
-            return Err(Failure::Upstream(format!(
-                "Failed to send request to remote host: {e}"
-            )))
-        }
-    }
-    let is_head = head.method.eq_ignore_ascii_case("HEAD");
-    let limits = shared.settings.head_limits;
-    let client_http11 = head.version == Version::Http11;
-    loop {
-        match parse_response(&conn.buf, &limits, is_head) {
-            Ok(Some(resp)) => {
-                if (100..200).contains(&resp.status) {
-                    let interim = conn.buf.get(..resp.head_len).unwrap_or_default().to_vec();
-                    conn.buf.drain(..resp.head_len);
-                    if resp.status == 101 {
-                        return Err(Failure::Upstream(
-                            "remote host switched protocols, which this proxy does not forward"
-                                .into(),
-                        ));
-                    }
-                    // Interim responses go to HTTP/1.1 clients only (RFC 9110 §15.2).
-                    if client_http11 && write_all(client, &interim).await.is_err() {
-                        return Err(Failure::Client("client closed".into()));
-                    }
-                    continue;
+    let state = UploadState::new();
+    let outcome = {
+        let Upstream {
+            stream: up,
+            buf: up_buf,
+            ..
+        } = &mut conn;
+        let up: &Tcp = up;
+        let upload = async {
+            let sent = match head.body {
+                BodyFraming::Length(_) => {
+                    copy_length(client, client_buf, up, body_left, idle).await
                 }
-                return Ok(resp);
+                BodyFraming::Chunked => copy_chunked(client, client_buf, up, true, idle).await,
+                BodyFraming::Empty | BodyFraming::UntilClose => Ok(()),
+            };
+            state.set(match sent {
+                Ok(()) => Upload::Done,
+                Err(CopyError::Write(_)) => Upload::Refused,
+                // The client is gone: nothing left to answer.
+                Err(CopyError::Read(_)) => Upload::Running,
+            });
+            sent
+        };
+        let response = async {
+            let resp = read_final_head(shared, client, head, up, up_buf, &state).await?;
+            Ok(relay(client, head, &resp, up, up_buf, &state, idle).await)
+        };
+        let mut upload = pin!(upload);
+        let mut response = pin!(response);
+        let mut uploading = true;
+        let outcome = futures_lite::future::poll_fn(|cx| {
+            if uploading {
+                if let Poll::Ready(sent) = upload.as_mut().poll(cx) {
+                    uploading = false;
+                    if let Err(CopyError::Read(e)) = sent {
+                        return Poll::Ready(Err(Failure::Client(e)));
+                    }
+                }
             }
+            response.as_mut().poll(cx)
+        })
+        .await;
+        outcome
+    };
+    let (relayed, resp) = outcome?;
+    let upload_done = state.get() == Upload::Done;
+    let keep = forward::keep_upstream(
+        &resp,
+        relayed.error.is_none(),
+        !conn.buf.is_empty(),
+        upload_done,
+    );
+    Ok(Exchange {
+        upstream: keep.then_some(conn),
+        ..relayed
+    })
+}
+
+/// Read response heads until a final one, relaying interim responses as
+/// the core says. Waiting has no deadline while the upload still moves (it
+/// has its own idle timeout); afterwards the idle timeout applies.
+async fn read_final_head(
+    shared: &Shared,
+    client: &ClientStream,
+    head: &RequestHead,
+    up: &Tcp,
+    up_buf: &mut Vec<u8>,
+    upload: &UploadState,
+) -> Result<ResponseHead, Failure> {
+    let limits = shared.settings.head_limits;
+    loop {
+        match parse_response(up_buf, &limits, forward::is_head(head)) {
+            Ok(Some(resp)) if (100..200).contains(&resp.status) => {
+                up_buf.drain(..resp.head_len);
+                match forward::interim(head, &resp) {
+                    Ok(Interim::Relay(bytes)) => {
+                        if let Err(e) = write_all(client, &bytes).await {
+                            return Err(Failure::Client(e.to_string()));
+                        }
+                    }
+                    Ok(Interim::Drop) => {}
+                    Err(e) => return Err(Failure::Upstream(e.to_string())),
+                }
+                continue;
+            }
+            Ok(Some(resp)) => return Ok(resp),
             Ok(None) => {}
             Err(e) => {
                 return Err(Failure::Upstream(format!(
@@ -249,24 +285,27 @@ async fn send_and_read_head(
                 )))
             }
         }
-        let was_empty = conn.buf.is_empty();
+        let was_empty = up_buf.is_empty();
         let limit = shared
             .settings
             .idle_timeout
-            .unwrap_or(std::time::Duration::from_secs(300));
+            .unwrap_or(Duration::from_secs(300));
         let read = async {
             if was_empty {
                 // Right after the request the answer is never there yet: wait
                 // for it instead of a read that would only say so.
-                conn.stream.readable().await?;
+                up.readable().await?;
             }
-            read_more(&conn.stream, &mut conn.buf).await
+            read_more(up, up_buf).await
         };
         match crate::shell::runtime::timeout(limit, read).await {
             Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
+                if upload.get() == Upload::Running {
+                    continue;
+                }
                 return Err(Failure::Timeout(format!(
                     "Timed out reading response from remote host after {limit:?}"
-                )))
+                )));
             }
             Ok(0) | Err(_) if was_empty => return Err(Failure::Stale),
             Ok(0) => {
@@ -300,95 +339,50 @@ fn coalesce(out: &mut Vec<u8>, pending: &mut Vec<u8>, n: u64) -> u64 {
     take as u64
 }
 
+/// Send the final response head the core writes and copy its body.
+/// Returns the exchange (without the upstream) and the response it relayed.
 async fn relay(
     client: &ClientStream,
     head: &RequestHead,
-    resp: ResponseHead,
-    mut conn: Upstream,
-    idle: Option<std::time::Duration>,
-) -> Exchange {
-    let client_http11 = head.version == Version::Http11;
-    conn.buf.drain(..resp.head_len);
-    let chunked_to_client = resp.body == BodyFraming::Chunked && client_http11;
-    let close_delimited = resp.body == BodyFraming::UntilClose
-        || (resp.body == BodyFraming::Chunked && !client_http11);
-    let client_keep = head.keep_alive() && !close_delimited;
-
-    let mut out = Vec::with_capacity(512);
-    // Writing into a Vec cannot fail.
-    let _ = write!(out, "HTTP/1.1 {} {}\r\n", resp.status, resp.reason);
-    // The upstream's X-Smokescreen-Error must not pose as ours.
-    push_headers(&mut out, &resp.headers, &["x-smokescreen-error"]);
-    match resp.body {
-        BodyFraming::Length(n) => push_length(&mut out, n),
-        BodyFraming::Chunked if chunked_to_client => {
-            out.extend_from_slice(b"Transfer-Encoding: chunked\r\n")
-        }
-        BodyFraming::Empty => {
-            // HEAD and 304 answers keep the Content-Length that describes the resource.
-            if let Some(v) = resp.headers.get("content-length") {
-                out.extend_from_slice(b"Content-Length: ");
-                out.extend_from_slice(v);
-                out.extend_from_slice(b"\r\n");
-            }
-        }
-        _ => {}
-    }
-    if client_keep {
-        if !client_http11 {
-            out.extend_from_slice(b"Connection: keep-alive\r\n");
-        }
-    } else {
-        out.extend_from_slice(b"Connection: close\r\n");
-    }
-    out.extend_from_slice(b"\r\n");
+    resp: &ResponseHead,
+    up: &Tcp,
+    up_buf: &mut Vec<u8>,
+    upload: &UploadState,
+    idle: Option<Duration>,
+) -> (Exchange, ResponseHead) {
+    up_buf.drain(..resp.head_len);
+    let plan = match forward::response_head(head, resp, upload.get() == Upload::Done) {
+        Ok(plan) => plan,
+        Err(e) => return (fail(client, 502, &e.to_string()).await, resp.clone()),
+    };
+    let mut out = plan.head;
     // The body bytes already read go out with the head: one write, one packet.
-    let body_left = match resp.body {
-        BodyFraming::Length(n) => n - coalesce(&mut out, &mut conn.buf, n),
+    let body_left = match plan.body {
+        BodyPlan::Length(n) => n - coalesce(&mut out, up_buf, n),
         _ => 0,
     };
     if let Err(e) = write_all(client, &out).await {
-        return Exchange {
-            error: Some(format!("client: {e}")),
-            upstream: None,
-            client_keep_alive: false,
-        };
+        return (Exchange::broken(format!("client: {e}")), resp.clone());
     }
-    let copied = match resp.body {
-        BodyFraming::Empty => Ok(()),
-        BodyFraming::Length(_) => {
-            copy_length(&conn.stream, &mut conn.buf, client, body_left, idle).await
-        }
-        BodyFraming::Chunked => {
-            copy_chunked(&conn.stream, &mut conn.buf, client, chunked_to_client, idle).await
-        }
-        BodyFraming::UntilClose => {
-            copy_until_close(&conn.stream, &mut conn.buf, client, idle).await
-        }
+    let copied = match plan.body {
+        BodyPlan::None => Ok(()),
+        BodyPlan::Length(_) => copy_length(up, up_buf, client, body_left, idle).await,
+        BodyPlan::Rechunk => copy_chunked(up, up_buf, client, true, idle).await,
+        BodyPlan::Dechunk => copy_chunked(up, up_buf, client, false, idle).await,
+        BodyPlan::UntilClose => copy_until_close(up, up_buf, client, idle).await,
     };
-    match copied {
-        Ok(()) => {
-            let upstream_keep =
-                resp.keep_alive() && resp.body != BodyFraming::UntilClose && conn.buf.is_empty();
-            Exchange {
-                error: None,
-                upstream: if upstream_keep { Some(conn) } else { None },
-                client_keep_alive: client_keep,
-            }
-        }
+    let exchange = match copied {
+        Ok(()) => Exchange {
+            error: None,
+            upstream: None,
+            client_keep_alive: plan.client_keep_alive,
+        },
         // The head is already sent: all we can do is close the client so it
         // sees a truncated body rather than a wrong one.
-        Err(CopyError::Read(e)) => Exchange {
-            error: Some(format!("remote host: {e}")),
-            upstream: None,
-            client_keep_alive: false,
-        },
-        Err(CopyError::Write(e)) => Exchange {
-            error: Some(format!("client: {e}")),
-            upstream: None,
-            client_keep_alive: false,
-        },
-    }
+        Err(CopyError::Read(e)) => Exchange::broken(format!("remote host: {e}")),
+        Err(CopyError::Write(e)) => Exchange::broken(format!("client: {e}")),
+    };
+    (exchange, resp.clone())
 }
 
 #[cfg(test)]

@@ -575,6 +575,7 @@ mod tests {
     use crate::core::auth::{AuthMode, Password};
     use crate::core::decision::{after_dns, before_dns, Lookup};
     use crate::core::head::Headers;
+    use crate::core::lookup::{LookupCause, LookupError};
     use crate::core::record::ProxyType;
     use crate::core::target::parse_connect_target;
     use std::net::IpAddr;
@@ -645,7 +646,8 @@ mod tests {
         );
         let allowed = after_dns(&p, pending.clone(), Ok(&[private, public]), &me);
         assert_eq!(address_outcome(&allowed, &p, &me), Some(Rule::AllowDefault));
-        let failed = after_dns(&p, pending, Err("no such host"), &me);
+        let nx = LookupError::new("ok.example.com", None, LookupCause::NoSuchHost);
+        let failed = after_dns(&p, pending, Err(&nx), &me);
         assert_eq!(address_outcome(&failed, &p, &me), None);
         assert!(matches!(
             step_one("ok.example.com:443", &authed()).map(|p| p.lookup),

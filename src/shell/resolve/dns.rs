@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use crate::shell::runtime::{self, ReadExt as _, TcpStream, UdpSocket, WriteExt as _};
 
 use crate::core::dns::{self, Answer, DnsError, QueryType};
+use crate::core::lookup::{LookupCause, LookupError};
 
 /// Largest UDP reply read (EDNS payloads above 1232 are truncated to TCP anyway).
 const UDP_BUFFER: usize = 4096;
@@ -26,7 +27,7 @@ enum Failure {
     /// The server's answer, final for this name (NXDOMAIN).
     Final(DnsError),
     /// Try the next server (timeout, network error, SERVFAIL…).
-    Retry(String),
+    Retry(LookupCause),
 }
 
 /// Queries the configured servers.
@@ -42,12 +43,16 @@ impl DnsClient {
     }
 
     /// Addresses for a normalised `name`: IPv4 first, then IPv6. The error
-    /// is a text for logs and the 502 body, naming the last server tried.
-    pub async fn lookup(&self, name: &str) -> Result<Vec<IpAddr>, String> {
+    /// names the last server tried.
+    pub async fn lookup(&self, name: &str) -> Result<Vec<IpAddr>, LookupError> {
         let started = Instant::now();
         let count = u32::try_from(self.servers.len().max(1)).unwrap_or(u32::MAX);
         let share = self.timeout / count;
-        let mut last = format!("lookup {name}: no DNS server configured");
+        let mut last = LookupError::new(
+            name,
+            None,
+            LookupCause::Other("no DNS server configured".into()),
+        );
         for (i, server) in self.servers.iter().enumerate() {
             let left = self.timeout.saturating_sub(started.elapsed());
             // The last server gets whatever time is left.
@@ -65,20 +70,21 @@ impl DnsClient {
             let split = |r: Result<Vec<IpAddr>, Failure>| match r {
                 Ok(v) => (Ok(v), None),
                 Err(Failure::Final(e)) => (Err(e), None),
-                Err(Failure::Retry(text)) => (Err(DnsError::ServerFailure), Some(text)),
+                Err(Failure::Retry(cause)) => (Err(DnsError::ServerFailure), Some(cause)),
             };
             let ((a, a_retry), (aaaa, aaaa_retry)) = (split(a), split(aaaa));
             match dns::merge(a, aaaa) {
                 Ok(ips) => return Ok(ips),
                 Err(DnsError::NoSuchHost) => {
-                    return Err(format!(
-                        "lookup {name} on {server}: {}",
-                        DnsError::NoSuchHost
+                    return Err(LookupError::new(
+                        name,
+                        Some(*server),
+                        LookupCause::NoSuchHost,
                     ))
                 }
                 Err(e) => {
-                    let why = a_retry.or(aaaa_retry).unwrap_or_else(|| e.to_string());
-                    last = format!("lookup {name} on {server}: {why}");
+                    let cause = a_retry.or(aaaa_retry).unwrap_or_else(|| (&e).into());
+                    last = LookupError::new(name, Some(*server), cause);
                 }
             }
         }
@@ -99,20 +105,23 @@ async fn ask_with_fallback(
             Answer::Addresses(ips) => Ok(ips),
             Answer::Truncated => match ask_tcp(server, name, qtype).await? {
                 Answer::Addresses(ips) => Ok(ips),
-                Answer::Truncated => Err(Failure::Retry("truncated answer over TCP".to_string())),
+                Answer::Truncated => Err(Failure::Retry(LookupCause::Other(
+                    "truncated answer over TCP".into(),
+                ))),
             },
         }
     };
     let left = deadline.saturating_duration_since(Instant::now());
     match runtime::deadline(left, attempt).await {
         Some(r) => r,
-        None => Err(Failure::Retry("i/o timeout".to_string())),
+        None => Err(Failure::Retry(LookupCause::Timeout)),
     }
 }
 
 fn random_id() -> Result<u16, Failure> {
     let mut b = [0u8; 2];
-    getrandom::getrandom(&mut b).map_err(|e| Failure::Retry(format!("random id: {e}")))?;
+    getrandom::getrandom(&mut b)
+        .map_err(|e| Failure::Retry(LookupCause::Other(format!("random id: {e}"))))?;
     Ok(u16::from_be_bytes(b))
 }
 
@@ -121,7 +130,7 @@ fn judge(result: Result<Answer, DnsError>) -> Result<Option<Answer>, Failure> {
         Ok(answer) => Ok(Some(answer)),
         Err(DnsError::NotOurs(_)) => Ok(None),
         Err(DnsError::NoSuchHost) => Err(Failure::Final(DnsError::NoSuchHost)),
-        Err(e) => Err(Failure::Retry(e.to_string())),
+        Err(e) => Err(Failure::Retry((&e).into())),
     }
 }
 
@@ -133,7 +142,7 @@ async fn ask_udp(server: SocketAddr, name: &str, qtype: QueryType) -> Result<Ans
     } else {
         SocketAddr::from(([0u16; 8], 0))
     };
-    let io = |e: std::io::Error| Failure::Retry(e.to_string());
+    let io = |e: std::io::Error| Failure::Retry(LookupCause::Other(e.to_string()));
     let socket = UdpSocket::bind(local).await.map_err(io)?;
     // A connected socket only receives datagrams from the server's address.
     socket.connect(server).await.map_err(io)?;
@@ -153,10 +162,10 @@ async fn ask_udp(server: SocketAddr, name: &str, qtype: QueryType) -> Result<Ans
 async fn ask_tcp(server: SocketAddr, name: &str, qtype: QueryType) -> Result<Answer, Failure> {
     let id = random_id()?;
     let query = dns::build_query(id, name, qtype).map_err(Failure::Final)?;
-    let io = |e: std::io::Error| Failure::Retry(e.to_string());
+    let io = |e: std::io::Error| Failure::Retry(LookupCause::Other(e.to_string()));
     let mut stream = TcpStream::connect(server).await.map_err(io)?;
-    let len =
-        u16::try_from(query.len()).map_err(|_| Failure::Retry("query too long".to_string()))?;
+    let len = u16::try_from(query.len())
+        .map_err(|_| Failure::Retry(LookupCause::Other("query too long".into())))?;
     let mut framed = len.to_be_bytes().to_vec();
     framed.extend_from_slice(&query);
     stream.write_all(&framed).await.map_err(io)?;
@@ -167,8 +176,8 @@ async fn ask_tcp(server: SocketAddr, name: &str, qtype: QueryType) -> Result<Ans
     match judge(dns::parse_response(&reply, id, name, qtype))? {
         Some(answer) => Ok(answer),
         // Over TCP there is no one else to wait for.
-        None => Err(Failure::Retry(
-            "TCP answer does not match the query".to_string(),
-        )),
+        None => Err(Failure::Retry(LookupCause::Other(
+            "TCP answer does not match the query".into(),
+        ))),
     }
 }

@@ -9,6 +9,9 @@ use std::time::Duration;
 
 pub mod dns;
 
+use dns_lookup::{AddrInfoHints, LookupErrorKind, SockType};
+
+use crate::core::lookup::{LookupCause, LookupError};
 use crate::shell::runtime;
 use dns::DnsClient;
 
@@ -37,29 +40,47 @@ impl Resolver {
         self
     }
 
-    /// All addresses for `name`, in resolver order. The error is a short text
-    /// for logs and the 502 body.
-    pub async fn lookup(&self, name: &str) -> Result<Vec<IpAddr>, String> {
+    /// All addresses for `name`, in resolver order.
+    pub async fn lookup(&self, name: &str) -> Result<Vec<IpAddr>, LookupError> {
         if let Some(ips) = self.static_hosts.get(name) {
             return Ok(ips.clone());
         }
         if let Some(dns) = &self.dns {
             return dns.lookup(name).await;
         }
-        // async-std runs getaddrinfo on its blocking pool, so the executor
-        // never blocks; the timeout bounds how long a request waits for it.
-        match runtime::deadline(self.timeout, runtime::lookup_host(name, 0)).await {
-            None => Err(format!("lookup {name}: timed out after {:?}", self.timeout)),
-            Some(Err(e)) => Err(format!("lookup {name}: {e}")),
-            Some(Ok(addrs)) => {
-                let mut ips: Vec<IpAddr> = Vec::new();
-                for a in addrs {
-                    if !ips.contains(&a.ip()) {
-                        ips.push(a.ip());
-                    }
-                }
-                Ok(ips)
-            }
+        // getaddrinfo blocks: it runs on async-std's blocking pool, so the
+        // executor never does; the timeout bounds how long a request waits.
+        let owned = name.to_string();
+        let query = runtime::spawn_blocking(move || system_lookup(&owned));
+        match runtime::deadline(self.timeout, query).await {
+            None => Err(LookupError::new(name, None, LookupCause::Timeout)),
+            Some(answer) => answer,
         }
     }
+}
+
+/// The system resolver (getaddrinfo), its error code kept: glibc reports a
+/// missing name as `EAI_NONAME`/`EAI_NODATA` and a failing or unreachable
+/// server as `EAI_AGAIN`/`EAI_FAIL`.
+fn system_lookup(name: &str) -> Result<Vec<IpAddr>, LookupError> {
+    let hints = AddrInfoHints {
+        socktype: SockType::Stream.into(),
+        ..AddrInfoHints::default()
+    };
+    let found = dns_lookup::getaddrinfo(Some(name), None, Some(hints)).map_err(|e| {
+        let cause = match e.kind() {
+            LookupErrorKind::NoName | LookupErrorKind::NoData => LookupCause::NoSuchHost,
+            LookupErrorKind::Again | LookupErrorKind::Fail => LookupCause::ServerMisbehaving,
+            _ => LookupCause::Other(std::io::Error::from(e).to_string()),
+        };
+        LookupError::new(name, None, cause)
+    })?;
+    let mut ips: Vec<IpAddr> = Vec::new();
+    for info in found.flatten() {
+        let ip = info.sockaddr.ip();
+        if !ips.contains(&ip) {
+            ips.push(ip);
+        }
+    }
+    Ok(ips)
 }

@@ -14,6 +14,7 @@ use crate::core::addr::SelfEndpoints;
 use crate::core::decision::{
     self, Approved, Lookup, Pending, Policy, Refusal, RefusalKind, RequestFacts,
 };
+use crate::core::forward as core_forward;
 use crate::core::head::{parse_request, HeadError, RequestForm, RequestHead};
 use crate::core::record::{Client, CloseRecord, Level, ProxyType};
 use crate::core::reply::{self, Reply, CONNECT_ESTABLISHED};
@@ -435,8 +436,12 @@ async fn forward_one(
             return false;
         }
     };
-    // Reuse the kept-alive upstream only when the core chose the same address.
-    let reusable = upstream.take().filter(|u| u.addr == approved.addr);
+    // Reuse the kept-alive upstream only for the address the core chose and
+    // only while nothing unasked-for waits on it (a late body would become
+    // this request's response).
+    let reusable = upstream
+        .take()
+        .filter(|u| core_forward::may_reuse(u.addr == approved.addr, u.unread()));
     let (conn, approved, reused) = match reusable {
         Some(u) => (u, approved, true),
         None => match dial(shared, approved).await {
