@@ -9,10 +9,12 @@
 //! real environment.
 #![allow(clippy::disallowed_methods)] // the clippy guard is for src/core; this module reads files
 
+pub mod acl_source;
 mod cli;
 pub mod duration;
 mod file;
 pub mod hosts;
+pub mod startup;
 mod values;
 
 use std::collections::HashMap;
@@ -28,7 +30,7 @@ use clap::{ArgMatches, CommandFactory, FromArgMatches};
 use crate::core::acl::Action;
 use crate::core::addr::{AddressPolicy, UserRange};
 
-use cli::Cli;
+pub use cli::Cli;
 pub use duration::{parse_duration, render_duration, DurationError};
 use file::{FileConfig, Scalar};
 use values::RangeKind;
@@ -221,6 +223,15 @@ pub fn load(
             };
         }
     };
+    load_matches(&matches, env).map(|c| Command::Run(Box::new(c)))
+}
+
+/// [`load`] after clap: for a command that flattens [`Cli`] into its own
+/// arguments (the policy tools take the proxy's flags).
+pub fn load_matches(
+    matches: &ArgMatches,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Config, ConfigError> {
     let cli = Cli::from_arg_matches(&matches)
         .map_err(|e| ConfigError::Usage(e.render().to_string().trim_end().to_string()))?;
     let file = match &cli.config_file {
@@ -245,7 +256,7 @@ pub fn load(
     if config.password.is_none() && !config.allow_unauthenticated && !certificates_required {
         return Err(ConfigError::MissingPassword);
     }
-    Ok(Command::Run(Box::new(config)))
+    Ok(config)
 }
 
 fn read_file(path: &Path) -> Result<String, ConfigError> {
