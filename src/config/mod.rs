@@ -232,14 +232,14 @@ pub fn load_matches(
     matches: &ArgMatches,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Config, ConfigError> {
-    let cli = Cli::from_arg_matches(&matches)
+    let cli = Cli::from_arg_matches(matches)
         .map_err(|e| ConfigError::Usage(e.render().to_string().trim_end().to_string()))?;
     let file = match &cli.config_file {
         Some(path) => read_config_file(path)?,
         None => FileConfig::default(),
     };
     let sources = Sources {
-        matches: &matches,
+        matches,
         file_path: cli.config_file.as_deref(),
     };
     let mut config = build(&cli, &file, &sources)?;
