@@ -13,6 +13,7 @@ pub mod dns;
 pub mod framing;
 pub mod head;
 pub mod limits;
+pub mod log_read;
 pub mod proxy_protocol;
 pub mod record;
 pub mod reply;
