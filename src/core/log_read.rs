@@ -155,6 +155,8 @@ pub struct LoggedDecision<'a> {
     pub requested_host: Cow<'a, str>,
     #[serde(borrow, default)]
     pub proxy_type: Cow<'a, str>,
+    #[serde(borrow, default)]
+    pub project: Cow<'a, str>,
     #[serde(default)]
     pub allow: bool,
     #[serde(default)]
@@ -170,6 +172,7 @@ pub struct LoggedDecision<'a> {
 
 /// What one log line is, to the policy tools.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[allow(clippy::large_enum_variant)] // one per line, on the stack: boxing would allocate per decision
 pub enum LogEntry<'a> {
     /// A decision line (text or JSON).
     Decision(LoggedDecision<'a>),
@@ -211,6 +214,7 @@ fn read_text(line: &str) -> Option<LogEntry<'_>> {
             "role" => d.role = value,
             "requested_host" => d.requested_host = value,
             "proxy_type" => d.proxy_type = value,
+            "project" => d.project = value,
             "allow" => d.allow = flag(&value)?,
             "enforce_would_deny" => d.enforce_would_deny = flag(&value)?,
             "decision_reason" => d.decision_reason = value,

@@ -17,6 +17,7 @@ pub mod log_read;
 pub mod proxy_protocol;
 pub mod record;
 pub mod reply;
+pub mod suggest;
 pub mod target;
 pub mod time;
 

@@ -5,6 +5,9 @@
 //!   Exit 0 when all pass, 1 otherwise.
 //! - [`check_config`]: load every file the proxy would load and report.
 //!   Exit 0 when the proxy would start.
+//! - [`suggest_acl`]: an `enforce` ACL learnt from decision logs.
+//! - [`replay`]: logged requests re-decided with a new ACL; exit 1 when any
+//!   would newly be denied.
 //!
 //! Exit 2 for usage errors and unreadable or invalid files. Each tool is a
 //! clap subcommand that flattens the proxy's own flags ([`crate::config::Cli`]),
@@ -17,9 +20,13 @@
 //! needs it (loading TLS files into rustls) is passed in by `main`.
 #![allow(clippy::disallowed_methods)] // the tools read files named on their command line
 
+mod acl_text;
 pub mod check;
 pub mod check_config;
+mod logs;
 pub mod policy;
+pub mod replay;
+pub mod suggest_acl;
 pub mod test_policy;
 
 use std::ffi::OsString;
@@ -34,7 +41,13 @@ use crate::config::{ConfigError, TlsConfig};
 pub use policy::{evaluate, render, Loaded, Outcome, Query};
 
 /// The subcommands, as typed.
-pub const SUBCOMMANDS: [&str; 3] = ["check", "test-policy", "check-config"];
+pub const SUBCOMMANDS: [&str; 5] = [
+    "check",
+    "test-policy",
+    "check-config",
+    "suggest-acl",
+    "replay",
+];
 
 /// What a tool printed and its exit status (kept apart from the process
 /// so tests can run the tools in-process).
@@ -69,6 +82,10 @@ pub enum ToolError {
     /// The proxy would refuse to start (PROXY protocol without trusted
     /// ranges, unusable TLS files, an unresolvable DNS server).
     WouldNotStart(String),
+    /// A log (or output) file could not be read (or written).
+    Log { path: String, problem: String },
+    /// A self-check of a tool's own output failed.
+    Internal(String),
 }
 
 impl fmt::Display for ToolError {
@@ -79,6 +96,8 @@ impl fmt::Display for ToolError {
             ToolError::Acl(e) => write!(f, "could not load egress ACL: {e}"),
             ToolError::Cases { path, problem } => write!(f, "{}: {problem}", path.display()),
             ToolError::WouldNotStart(why) => write!(f, "the proxy would not start: {why}"),
+            ToolError::Log { path, problem } => write!(f, "{path}: {problem}"),
+            ToolError::Internal(why) => f.write_str(why),
             ToolError::Unsupported(feature) => {
                 write!(
                     f,
@@ -107,6 +126,10 @@ enum Tool {
     TestPolicy(test_policy::TestPolicyArgs),
     #[command(override_help = check_config::USAGE)]
     CheckConfig(check_config::CheckConfigArgs),
+    #[command(override_help = suggest_acl::USAGE)]
+    SuggestAcl(suggest_acl::SuggestArgs),
+    #[command(override_help = replay::USAGE)]
+    Replay(replay::ReplayArgs),
 }
 
 /// Run a tool if `args[1]` names one; `None` means "not a tool, run the proxy".
@@ -116,17 +139,22 @@ pub fn run(args: &[OsString], env: &Env<'_>) -> Option<ToolRun> {
         return None;
     }
     let mut out = ToolRun::default();
-    match dispatch(args, env, &mut out.stdout) {
+    match dispatch(args, env, &mut out.stdout, &mut out.stderr) {
         Ok(code) => out.code = code,
         Err(e) => {
             out.code = 2;
-            out.stderr = format!("smokescreen {name}: {e}\n");
+            out.stderr.push_str(&format!("smokescreen {name}: {e}\n"));
         }
     }
     Some(out)
 }
 
-fn dispatch(args: &[OsString], env: &Env<'_>, out: &mut String) -> Result<i32, ToolError> {
+fn dispatch(
+    args: &[OsString],
+    env: &Env<'_>,
+    out: &mut String,
+    err: &mut String,
+) -> Result<i32, ToolError> {
     let matches = match ToolCli::command().try_get_matches_from(args) {
         Ok(m) => m,
         Err(e) if e.kind() == clap::error::ErrorKind::DisplayHelp => {
@@ -148,6 +176,8 @@ fn dispatch(args: &[OsString], env: &Env<'_>, out: &mut String) -> Result<i32, T
         Tool::Check(a) => check::run(a, sub, env, out),
         Tool::TestPolicy(a) => test_policy::run(a, sub, env, out),
         Tool::CheckConfig(_) => check_config::run(sub, env, out),
+        Tool::SuggestAcl(a) => suggest_acl::run(a, out, err),
+        Tool::Replay(a) => replay::run(a, sub, env, out),
     }
 }
 
