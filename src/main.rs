@@ -8,8 +8,17 @@ use smokescreen::config::{self, Command};
 fn main() -> ExitCode {
     let env = |name: &str| std::env::var(name).ok();
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
-    // `check`, `test-policy`, `check-config`: the policy tools.
-    if let Some(run) = smokescreen::tools::run(&args, &env) {
+    // `check`, `test-policy`, `check-config`, ...: the policy tools.
+    let tls_check = |tls: &config::TlsConfig| {
+        smokescreen::shell::tls::acceptor(tls)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    };
+    let tools_env = smokescreen::tools::Env {
+        vars: &env,
+        tls_check: &tls_check,
+    };
+    if let Some(run) = smokescreen::tools::run(&args, &tools_env) {
         print!("{}", run.stdout);
         eprint!("{}", run.stderr);
         return ExitCode::from(u8::try_from(run.code).unwrap_or(1));

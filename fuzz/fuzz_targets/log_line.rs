@@ -8,6 +8,7 @@ use std::net::{IpAddr, SocketAddr};
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 use smokescreen::core::addr::Rule;
+use smokescreen::core::log_read::{read_decision, LogEntry};
 use smokescreen::core::record::{
     go_float, parse_text, Client, DecisionRecord, Level, LogLine, ProxyType, Value,
 };
@@ -185,5 +186,19 @@ fuzz_target!(|input: Input| {
             Some(r.requested_host.as_str())
         );
         assert_eq!(parsed.get("trace_id"), Some(r.trace_id.as_str()));
+        // The policy tools' streaming reader sees the same decision in both renderings.
+        for rendered in [line.render_text(), line.render_json()] {
+            match read_decision(&rendered) {
+                LogEntry::Decision(d) => {
+                    assert_eq!(d.role, record.role.as_str());
+                    assert_eq!(d.requested_host, r.requested_host.as_str());
+                    assert_eq!(d.allow, record.allow);
+                    assert_eq!(d.decision_reason, record.decision_reason.as_str());
+                }
+                // An empty requested_host is not a usable decision.
+                LogEntry::Malformed if r.requested_host.is_empty() => {}
+                other => panic!("{rendered:?} read as {other:?}"),
+            }
+        }
     }
 });

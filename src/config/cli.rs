@@ -20,7 +20,9 @@ repeatable flags add to the file's lists.
 Policy tools (take the same flags):
   smokescreen check --host HOST [--role ROLE] [--address IP] [--port PORT]
   smokescreen test-policy CASES.yaml
-  smokescreen check-config";
+  smokescreen check-config
+  smokescreen suggest-acl [LOG...] [-o FILE] [--merge ACL]
+  smokescreen replay --egress-acl-file NEW [--against OLD] [LOG...]";
 
 /// Value-less switches mean `true`; `--flag=false` overrides a file's `true`.
 const SWITCH_ON: &str = "true";

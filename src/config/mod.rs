@@ -9,6 +9,7 @@
 //! real environment.
 #![allow(clippy::disallowed_methods)] // the clippy guard is for src/core; this module reads files
 
+pub mod acl_source;
 mod build;
 mod cli;
 pub mod duration;
@@ -16,6 +17,7 @@ mod file;
 pub mod hosts;
 mod settings;
 mod sources;
+pub mod startup;
 mod values;
 
 use std::collections::HashMap;
@@ -202,6 +204,25 @@ pub fn load(
             };
         }
     };
+    load_matches(&matches, env).map(|c| Command::Run(Box::new(c)))
+}
+
+/// The proxy's own flags, for a command that takes them too (the policy
+/// tools add them to each subcommand).
+pub fn proxy_args() -> impl Iterator<Item = clap::Arg> {
+    cli::command()
+        .get_arguments()
+        .cloned()
+        .collect::<Vec<_>>()
+        .into_iter()
+}
+
+/// [`load`] after clap: for a command that carries [`proxy_args`] among
+/// its own arguments (the policy tools take the proxy's flags).
+pub fn load_matches(
+    matches: &clap::ArgMatches,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Config, ConfigError> {
     let file_path = matches
         .try_get_one::<PathBuf>(settings::CONFIG_FILE.flag)
         .map_err(|e| ConfigError::Usage(e.to_string()))?
@@ -211,7 +232,7 @@ pub fn load(
         None => FileConfig::default(),
     };
     let sources = Sources {
-        matches: &matches,
+        matches,
         file: &file,
         file_path,
     };
@@ -229,7 +250,7 @@ pub fn load(
     if config.password.is_none() && !config.allow_unauthenticated && !certificates_required {
         return Err(ConfigError::MissingPassword);
     }
-    Ok(Command::Run(Box::new(config)))
+    Ok(config)
 }
 
 fn read_file(path: &Path) -> Result<String, ConfigError> {

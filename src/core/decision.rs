@@ -60,6 +60,8 @@ pub struct Verdicts {
     pub acl_allowed: bool,
     pub enforce_would_deny: bool,
     pub reason: String,
+    /// The ACL step's reason, once it ran (tools name the rule from it).
+    pub acl_reason: Option<acl::Reason>,
 }
 
 /// Passed the role and ACL checks; waiting for addresses.
@@ -180,6 +182,7 @@ pub fn before_dns_for(
         acl_allowed: false,
         enforce_would_deny: false,
         reason: String::new(),
+        acl_reason: None,
     };
     let role = match determine_role_for(headers, &policy.auth, cert) {
         Ok(role) => role,
@@ -197,6 +200,37 @@ pub fn before_dns_for(
         }
     };
     verdicts.role = role.0;
+    acl_step(policy, target, verdicts)
+}
+
+/// [`before_dns`] for a role that is already known: the ACL step alone.
+/// The policy tools judge logged or typed requests through it, so they
+/// share the proxy's decision path from the ACL on.
+pub fn before_dns_as(
+    policy: &Policy,
+    target: &Target,
+    proxy_type: ProxyType,
+    role: Role,
+) -> Result<Pending, Box<Refusal>> {
+    let verdicts = Verdicts {
+        proxy_type,
+        requested_host: target.requested.clone(),
+        role: role.0,
+        project: String::new(),
+        acl_allowed: false,
+        enforce_would_deny: false,
+        reason: String::new(),
+        acl_reason: None,
+    };
+    acl_step(policy, target, verdicts)
+}
+
+/// The ACL half of step one, for a role already in `verdicts`.
+fn acl_step(
+    policy: &Policy,
+    target: &Target,
+    mut verdicts: Verdicts,
+) -> Result<Pending, Box<Refusal>> {
     let host = target.host.acl_str();
     let decision = match &policy.acl {
         Some(acl) => acl.decide(&verdicts.role, &host),
@@ -204,6 +238,7 @@ pub fn before_dns_for(
     };
     verdicts.project = decision.project.to_string();
     verdicts.reason = decision.reason.to_string();
+    verdicts.acl_reason = Some(decision.reason);
     verdicts.enforce_would_deny = decision.enforce_would_deny();
     verdicts.acl_allowed = decision.allows();
     if !decision.allows() {

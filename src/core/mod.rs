@@ -14,10 +14,12 @@ pub mod forward;
 pub mod framing;
 pub mod head;
 pub mod limits;
+pub mod log_read;
 pub mod lookup;
 pub mod proxy_protocol;
 pub mod record;
 pub mod reply;
+pub mod suggest;
 pub mod target;
 pub mod time;
 

@@ -21,6 +21,8 @@ pub use resolve::dns;
 pub use serve::{connection, limits, listener, signals, state};
 pub use transport::{io, net, pool, splice, tunnel};
 
+use crate::config::acl_source::AclSource;
+use crate::config::startup::{self, unsupported};
 use crate::config::{Config, LogFormat};
 use crate::core::auth::AuthMode;
 use crate::core::decision::Policy;
@@ -28,17 +30,7 @@ use crate::core::head::HeadLimits;
 use crate::core::record::{Format, Level};
 use crate::shell::logging::emit;
 use crate::shell::resolve::Resolver;
-use crate::shell::signals::AclSource;
 use crate::shell::state::Settings;
-
-/// Features whose flags are accepted for compatibility but not built yet:
-/// refusing to start beats silently running without what the operator asked for.
-pub(crate) fn unsupported(config: &Config) -> Option<&'static str> {
-    if config.statsd_address.is_some() || config.stats_socket_dir.is_some() {
-        return Some("statsd metrics (--statsd-address, --stats-socket-dir); use --expose-prometheus-metrics");
-    }
-    None
-}
 
 /// Run the proxy with a validated configuration; returns the exit status.
 pub fn start(config: Config) -> i32 {
@@ -61,10 +53,10 @@ pub fn start(config: Config) -> i32 {
             return 2;
         }
     };
-    let resolver_servers = match resolver_servers(&config.resolver_addresses) {
+    let resolver_servers = match startup::resolver_servers(&config.resolver_addresses) {
         Ok(s) => s,
         Err(e) => {
-            emit(&logging::line(Level::Error, "cannot start").with("error", e));
+            emit(&logging::line(Level::Error, "cannot start").with("error", e.to_string()));
             return 2;
         }
     };
@@ -93,19 +85,12 @@ pub fn start(config: Config) -> i32 {
             return 1;
         }
     };
-    let source = AclSource {
-        path: config.acl_file.clone(),
-        disabled: config.disabled_actions.clone(),
-    };
-    let what = match &source.path {
-        Some(p) => p.display().to_string(),
-        None => "embedded default".to_string(),
-    };
+    let source = AclSource::of(&config);
     emit(&logging::line(
         Level::Info,
-        format!("Loading egress ACL from {what}"),
+        format!("Loading egress ACL from {}", source.describe()),
     ));
-    let acl = match signals::load_acl(&source) {
+    let acl = match source.load() {
         Ok((acl, warnings)) => {
             for w in warnings {
                 emit(&logging::line(Level::Warning, w));
@@ -114,7 +99,10 @@ pub fn start(config: Config) -> i32 {
             acl
         }
         Err(e) => {
-            emit(&logging::line(Level::Error, "could not load egress ACL").with("error", e));
+            emit(
+                &logging::line(Level::Error, "could not load egress ACL")
+                    .with("error", e.to_string()),
+            );
             return 2;
         }
     };
@@ -178,18 +166,12 @@ pub fn start(config: Config) -> i32 {
 }
 
 /// PROXY protocol and TLS settings, loaded and checked before listening.
-pub(crate) fn front(config: &Config) -> Result<stream::Front, String> {
-    let proxy_protocol = if config.proxy_protocol {
-        if config.proxy_protocol_trusted_ranges.is_empty() {
-            return Err("--proxy-protocol needs at least one --proxy-protocol-trusted-range (config key proxy_protocol_trusted_ranges): the peers, such as your load balancer, whose headers are believed".to_string());
-        }
-        Some(proxy_header::ProxyProtocol {
-            trusted: config.proxy_protocol_trusted_ranges.clone(),
-            max_len: crate::core::proxy_protocol::DEFAULT_MAX_LEN,
-        })
-    } else {
-        None
-    };
+pub fn front(config: &Config) -> Result<stream::Front, String> {
+    startup::check_proxy_protocol(config).map_err(|e| e.to_string())?;
+    let proxy_protocol = config.proxy_protocol.then(|| proxy_header::ProxyProtocol {
+        trusted: config.proxy_protocol_trusted_ranges.clone(),
+        max_len: crate::core::proxy_protocol::DEFAULT_MAX_LEN,
+    });
     let tls = match &config.tls {
         Some(t) => Some(tls::acceptor(t).map_err(|e| e.to_string())?),
         None => None,
@@ -198,20 +180,4 @@ pub(crate) fn front(config: &Config) -> Result<stream::Front, String> {
         proxy_protocol,
         tls,
     })
-}
-
-/// `--resolver-address` values to socket addresses (names resolved once, now).
-pub(crate) fn resolver_servers(addresses: &[String]) -> Result<Vec<std::net::SocketAddr>, String> {
-    use std::net::ToSocketAddrs as _;
-    let mut out = Vec::new();
-    for a in addresses {
-        let mut resolved = a
-            .to_socket_addrs()
-            .map_err(|e| format!("--resolver-address {a}: {e}"))?;
-        let first = resolved
-            .next()
-            .ok_or_else(|| format!("--resolver-address {a}: no address"))?;
-        out.push(first);
-    }
-    Ok(out)
 }

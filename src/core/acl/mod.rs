@@ -414,6 +414,21 @@ impl Acl {
         self.default.as_ref()
     }
 
+    /// The rule a decision for `role` came from, as the policy tools name
+    /// it: a service name, `default_rule`, `global_deny_list`,
+    /// `global_allow_list`, or empty when none applied.
+    pub fn rule_applied(&self, role: &str, reason: Reason) -> &str {
+        match reason {
+            Reason::GlobalDenyList => GLOBAL_DENY_LIST,
+            Reason::GlobalAllowList => GLOBAL_ALLOW_LIST,
+            Reason::NoRuleMatched | Reason::NotConfigured => "",
+            _ => match self.rule(role) {
+                Some(r) => r.name(),
+                None => DEFAULT_RULE,
+            },
+        }
+    }
+
     pub fn global_deny_list(&self) -> impl Iterator<Item = &str> {
         self.global_deny.entries()
     }

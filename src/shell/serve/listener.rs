@@ -7,13 +7,14 @@ use std::time::Duration;
 use crate::shell::net::Listener;
 use crate::shell::runtime as task;
 
+use crate::config::acl_source::AclSource;
 use crate::core::decision::Policy;
 use crate::core::record::Level;
 use crate::shell::connection;
 use crate::shell::logging::{self, emit};
 use crate::shell::resolve::Resolver;
 use crate::shell::serve::StartError;
-use crate::shell::signals::{self, AclSource};
+use crate::shell::signals;
 use crate::shell::state::{closed, Settings, Shared};
 
 /// Everything needed to start serving.

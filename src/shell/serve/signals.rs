@@ -2,7 +2,6 @@
 //! it short); SIGHUP reloads the ACL atomically, keeping the old one if the
 //! new file is bad.
 
-use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -13,32 +12,11 @@ use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::backend::{OwningSignalIterator, PollResult, SignalDelivery};
 use signal_hook::iterator::exfiltrator::SignalOnly;
 
-use crate::core::acl::{Acl, Action};
+use crate::config::acl_source::AclSource;
 use crate::core::record::Level;
 use crate::shell::logging::{self, emit};
 use crate::shell::serve::StartError;
 use crate::shell::state::{Shared, Triggers};
-
-/// Where the ACL comes from, so it can be read again.
-#[derive(Clone, Debug)]
-pub struct AclSource {
-    /// `None`: the embedded default (nothing to reload).
-    pub path: Option<PathBuf>,
-    pub disabled: Vec<Action>,
-}
-
-/// Load an ACL from its source. Errors name the file.
-pub fn load_acl(source: &AclSource) -> Result<(Acl, Vec<String>), String> {
-    match &source.path {
-        None => Acl::from_yaml(crate::core::DEFAULT_ACL_YAML, &source.disabled)
-            .map_err(|e| format!("embedded default ACL: {e}")),
-        Some(path) => {
-            let text =
-                std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-            Acl::from_yaml(&text, &source.disabled).map_err(|e| format!("{}: {e}", path.display()))
-        }
-    }
-}
 
 /// The installed handlers: signal-hook's self-pipe, whose read end is an
 /// async-std socket, so it is watched by the one reactor the proxy already
@@ -136,7 +114,7 @@ pub fn reload(shared: &Shared, source: &AclSource) {
         ));
         return;
     };
-    match load_acl(source) {
+    match source.load() {
         Ok((acl, warnings)) => {
             for w in warnings {
                 emit(&logging::line(Level::Warning, w));
@@ -152,7 +130,7 @@ pub fn reload(shared: &Shared, source: &AclSource) {
         Err(e) => {
             emit(
                 &logging::line(Level::Error, "ACL reload failed; keeping the previous ACL")
-                    .with("error", e),
+                    .with("error", e.to_string()),
             );
         }
     }
