@@ -16,6 +16,7 @@ mod file;
 pub mod hosts;
 mod settings;
 mod sources;
+mod usage;
 mod values;
 
 use std::collections::HashMap;
@@ -190,15 +191,16 @@ pub fn load(
     args: impl IntoIterator<Item = OsString>,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Command, ConfigError> {
-    let matches = match cli::command().try_get_matches_from(args) {
+    let args: Vec<OsString> = args.into_iter().collect();
+    let matches = match cli::command().try_get_matches_from(&args) {
         Ok(m) => m,
         Err(e) => {
-            let text = e.render().to_string();
             return match e.kind() {
                 clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
+                    let text = e.render().to_string();
                     Ok(Command::PrintAndExit { text, code: 0 })
                 }
-                _ => Err(ConfigError::Usage(text.trim_end().to_string())),
+                _ => Err(usage::usage_error(&e, &args)),
             };
         }
     };

@@ -382,6 +382,11 @@ pub const ALL: &[&Spec] = &[
     &ALLOW_MISSING_ROLE.spec,
 ];
 
+/// The setting of a long flag (without `--`).
+pub fn by_flag(flag: &str) -> Option<&'static Spec> {
+    ALL.iter().copied().find(|s| s.flag == flag)
+}
+
 /// The setting a config-file key belongs to.
 pub fn by_key(key: &str) -> Option<&'static Spec> {
     ALL.iter().copied().find(|s| s.key == Some(key))

@@ -104,12 +104,14 @@ pub fn start(config: Config) -> i32 {
         Some(p) => p.display().to_string(),
         None => "embedded default".to_string(),
     };
-    emit(&logging::line(
-        Level::Info,
-        format!("Loading egress ACL from {what}"),
-    ));
+    // Logged once the file is known to be good, so that for a bad file the
+    // first line an operator sees names the file and the problem.
     let acl = match signals::load_acl(&source) {
         Ok((acl, warnings)) => {
+            emit(&logging::line(
+                Level::Info,
+                format!("Loading egress ACL from {what}"),
+            ));
             for w in warnings {
                 emit(&logging::line(Level::Warning, w));
             }
