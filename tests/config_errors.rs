@@ -189,6 +189,16 @@ fn a_bad_hosts_file_is_named_on_the_first_line() {
     );
 }
 
+#[test]
+fn a_missing_tls_file_is_named_on_the_first_line() {
+    let dir = temp_dir();
+    let missing = dir.path().join("bundle.pem").display().to_string();
+    assert_first_line(
+        os(&["--tls-server-bundle-file", &missing]),
+        &[&missing, "No such file"],
+    );
+}
+
 /// The same first lines come from `config::load` itself (what `main` prints
 /// after `smokescreen: `), so the tools that share it say the same.
 #[test]
