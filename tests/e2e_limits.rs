@@ -210,7 +210,7 @@ fn concurrent_tunnels_over_the_limit_get_429() {
         text.ends_with("\r\n\r\nmaximum concurrent connect tunnels exceeded\n"),
         "{text}"
     );
-    assert_eq!(echo.accepted(), 1, "the refused tunnel was dialled");
+    assert_eq!(echo.wait_accepted(1), 1, "the refused tunnel was dialled");
     assert_limit_line(&mut proxy, 1, "max_concurrent_connect_tunnels", "429");
     first.shutdown(Shutdown::Both).unwrap();
     proxy.wait_msg("CANONICAL-PROXY-CN-CLOSE", 1);

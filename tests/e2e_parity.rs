@@ -143,7 +143,7 @@ fn proxy_protocol_from_a_trusted_peer_sets_the_client_address() {
         refused["error"].starts_with("invalid PROXY protocol header: "),
         "{refused:?}"
     );
-    assert_eq!(origin.accepted(), 3);
+    assert_eq!(origin.wait_accepted(3), 3);
 }
 
 #[test]
@@ -179,7 +179,7 @@ fn proxy_protocol_from_an_untrusted_peer_is_refused_and_plain_requests_pass() {
     assert_eq!(String::from_utf8_lossy(&body), "hello from origin /plain");
     let line = fields(&proxy.wait_msg("CANONICAL-PROXY-DECISION", 1));
     assert_eq!(line["src_host"], "127.0.0.1");
-    assert_eq!(origin.accepted(), 1);
+    assert_eq!(origin.wait_accepted(1), 1);
 }
 
 #[test]
@@ -376,7 +376,7 @@ fn tls_client_certificate_names_the_role_and_bad_certificates_are_refused() {
             "{cause}: {refused:?}"
         );
     }
-    assert_eq!(origin.accepted(), 2);
+    assert_eq!(origin.wait_accepted(2), 2);
     let decisions = proxy
         .seen
         .iter()
@@ -405,7 +405,7 @@ fn tls_with_a_password_requires_both_factors() {
     assert_eq!(String::from_utf8_lossy(&body), "hello from origin /both");
     let line = fields(&proxy.wait_msg("CANONICAL-PROXY-DECISION", 2));
     assert_eq!(line["role"], "billing");
-    assert_eq!(origin.accepted(), 1);
+    assert_eq!(origin.wait_accepted(1), 1);
 }
 
 /// A UDP DNS server on 127.0.0.1 answering `origin.test` A with 127.0.0.1
@@ -536,7 +536,7 @@ fn proxy_protocol_header_comes_before_the_tls_handshake() {
     assert_eq!(String::from_utf8_lossy(&body), "hello from origin /pp-tls");
     let line = fields(&proxy.wait_msg("CANONICAL-PROXY-DECISION", 1));
     assert_eq!(line["src_host_common_name"], "billing");
-    assert_eq!(origin.accepted(), 2);
+    assert_eq!(origin.wait_accepted(2), 2);
 }
 
 /// Connect to `proxy`, send `prefix` in clear, then speak TLS with the good

@@ -279,7 +279,11 @@ fn keep_alive_reuses_the_upstream_connection() {
             format!("hello from origin /r{i}")
         );
     }
-    assert_eq!(origin.accepted(), 1, "upstream connection was not reused");
+    assert_eq!(
+        origin.wait_accepted(1),
+        1,
+        "upstream connection was not reused"
+    );
     proxy.wait_msg("CANONICAL-PROXY-DECISION", 3);
 }
 
@@ -730,7 +734,7 @@ fn static_host_pins_a_name_and_its_answer_is_still_checked() {
         d["rejected_addrs"],
         "127.0.0.1 (Deny: Not Global Unicast), 10.1.1.1 (Deny: Private Range)"
     );
-    assert_eq!(origin.accepted(), 1);
+    assert_eq!(origin.wait_accepted(1), 1);
 }
 
 #[test]

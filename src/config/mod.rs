@@ -18,6 +18,7 @@ pub mod hosts;
 mod settings;
 mod sources;
 pub mod startup;
+mod usage;
 mod values;
 
 use std::collections::HashMap;
@@ -192,15 +193,16 @@ pub fn load(
     args: impl IntoIterator<Item = OsString>,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Command, ConfigError> {
-    let matches = match cli::command().try_get_matches_from(args) {
+    let args: Vec<OsString> = args.into_iter().collect();
+    let matches = match cli::command().try_get_matches_from(&args) {
         Ok(m) => m,
         Err(e) => {
-            let text = e.render().to_string();
             return match e.kind() {
                 clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
+                    let text = e.render().to_string();
                     Ok(Command::PrintAndExit { text, code: 0 })
                 }
-                _ => Err(ConfigError::Usage(text.trim_end().to_string())),
+                _ => Err(usage::usage_error(&e, &args)),
             };
         }
     };

@@ -1,8 +1,9 @@
 //! Every setting, declared once: its flag, its config-file key, how its
 //! value is written, its default and its parser. The command line
 //! (`cli.rs`), the config file's schema (`file.rs`) and the merge (`mod.rs`)
-//! are all driven by this table, so a new setting is one declaration here
-//! plus the line in `build` that puts its value into [`super::Config`].
+//! are all driven by this table, so a new setting is one declaration here,
+//! its place in [`ALL`], and the line in `build.rs` that puts its value into
+//! [`super::Config`].
 //!
 //! The order of [`ALL`] is the order of `--help`.
 
@@ -381,6 +382,11 @@ pub const ALL: &[&Spec] = &[
     &ALLOW_UNAUTHENTICATED.spec,
     &ALLOW_MISSING_ROLE.spec,
 ];
+
+/// The setting of a long flag (without `--`).
+pub fn by_flag(flag: &str) -> Option<&'static Spec> {
+    ALL.iter().copied().find(|s| s.flag == flag)
+}
 
 /// The setting a config-file key belongs to.
 pub fn by_key(key: &str) -> Option<&'static Spec> {

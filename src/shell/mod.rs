@@ -86,12 +86,14 @@ pub fn start(config: Config) -> i32 {
         }
     };
     let source = AclSource::of(&config);
-    emit(&logging::line(
-        Level::Info,
-        format!("Loading egress ACL from {}", source.describe()),
-    ));
+    // Logged once the file is known to be good, so that for a bad file the
+    // first line an operator sees names the file and the problem.
     let acl = match source.load() {
         Ok((acl, warnings)) => {
+            emit(&logging::line(
+                Level::Info,
+                format!("Loading egress ACL from {}", source.describe()),
+            ));
             for w in warnings {
                 emit(&logging::line(Level::Warning, w));
             }

@@ -270,6 +270,17 @@ impl Origin {
         self.accepted.load(Ordering::SeqCst)
     }
 
+    /// The accepted count once it reaches `n` (or after 10 s). The kernel
+    /// completes a handshake before the origin's thread calls `accept`, so
+    /// the proxy can answer a CONNECT before the count moves.
+    pub fn wait_accepted(&self, n: usize) -> usize {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while self.accepted() < n && std::time::Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(1));
+        }
+        self.accepted()
+    }
+
     /// Echo every byte back; on EOF from the client, close our write side.
     pub fn echo() -> Origin {
         Origin::start(Arc::new(|mut s: TcpStream, _| {
