@@ -358,7 +358,7 @@ fn check_integrity(proxy: &mut Proxy, json: bool) {
                 trace_ids.push(t.to_string());
             }
         } else {
-            let parsed = smokescreen::core::record::parse_text(line)
+            let parsed = smokescreen::core::log_read::parse_text(line)
                 .unwrap_or_else(|| panic!("not a logrus line: {line}"));
             assert_eq!(
                 parsed.0.first().map(|(k, _)| k.as_str()),

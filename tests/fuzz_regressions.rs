@@ -1,7 +1,8 @@
 //! Inputs the fuzz targets (`fuzz/`) turned up, replayed as ordinary tests
 //! with the invariant each one exercised. See docs/fuzzing.md, "Findings".
 
-use smokescreen::core::record::{parse_text, Level, LogLine, Value};
+use smokescreen::core::log_read::parse_text;
+use smokescreen::core::record::{Level, LogLine, Value};
 use smokescreen::core::target::{normalise_host, parse_absolute_uri, parse_connect_target, Host};
 use smokescreen::core::time::Timestamp;
 

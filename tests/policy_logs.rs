@@ -51,7 +51,7 @@ fn example_log() -> String {
 /// The example log's decision lines as JSON objects, other lines unchanged.
 fn as_json(log: &str) -> String {
     log.lines()
-        .map(|line| match smokescreen::core::record::parse_text(line) {
+        .map(|line| match smokescreen::core::log_read::parse_text(line) {
             Some(p) if p.get("msg") == Some("CANONICAL-PROXY-DECISION") => {
                 let mut o = serde_json::Map::new();
                 for (k, v) in &p.0 {

@@ -8,9 +8,9 @@ use std::net::{IpAddr, SocketAddr};
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 use smokescreen::core::addr::Rule;
-use smokescreen::core::log_read::{read_decision, LogEntry};
+use smokescreen::core::log_read::{parse_text, read_decision, LogEntry};
 use smokescreen::core::record::{
-    go_float, parse_text, Client, DecisionRecord, Level, LogLine, ProxyType, Value,
+    go_float, Client, DecisionRecord, Level, LogLine, ProxyType, Value,
 };
 use smokescreen::core::time::Timestamp;
 

@@ -292,8 +292,6 @@ pub fn go_float(x: f64) -> String {
     }
 }
 
-pub use crate::core::log_read::{parse_text, ParsedLine};
-
 /// `http` or `connect`, as Smokescreen logs `proxy_type`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ProxyType {
@@ -468,6 +466,7 @@ impl CloseRecord {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::log_read::parse_text;
     use proptest::prelude::*;
 
     #[test]

@@ -216,7 +216,7 @@ impl Drop for Proxy {
 
 /// A logrus text field's value (unquoted).
 pub fn field(line: &str, key: &str) -> Option<String> {
-    smokescreen::core::record::parse_text(line)?
+    smokescreen::core::log_read::parse_text(line)?
         .get(key)
         .map(str::to_string)
 }
@@ -449,7 +449,7 @@ pub fn read_response(s: &mut TcpStream, buf: &mut Vec<u8>) -> (String, Vec<u8>) 
 
 /// Parse all fields of a line into a map.
 pub fn fields(line: &str) -> HashMap<String, String> {
-    smokescreen::core::record::parse_text(line)
+    smokescreen::core::log_read::parse_text(line)
         .expect("parsable log line")
         .0
         .into_iter()
