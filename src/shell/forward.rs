@@ -210,14 +210,15 @@ async fn attempt(
             state.set(match sent {
                 Ok(()) => Upload::Done,
                 Err(CopyError::Write(_)) => Upload::Refused,
-                // The client is gone: nothing left to answer.
+                // The client is gone; the exchange ends below.
                 Err(CopyError::Read(_)) => Upload::Running,
             });
             sent
         };
         let response = async {
             let resp = read_final_head(shared, client, head, up, up_buf, &state).await?;
-            Ok(relay(client, head, &resp, up, up_buf, &state, idle).await)
+            let relayed = relay(client, head, &resp, up, up_buf, &state, idle).await;
+            Ok((relayed, resp))
         };
         let mut upload = pin!(upload);
         let mut response = pin!(response);
@@ -340,7 +341,7 @@ fn coalesce(out: &mut Vec<u8>, pending: &mut Vec<u8>, n: u64) -> u64 {
 }
 
 /// Send the final response head the core writes and copy its body.
-/// Returns the exchange (without the upstream) and the response it relayed.
+/// Returns the exchange without the upstream (the caller decides on that).
 async fn relay(
     client: &ClientStream,
     head: &RequestHead,
@@ -349,11 +350,11 @@ async fn relay(
     up_buf: &mut Vec<u8>,
     upload: &UploadState,
     idle: Option<Duration>,
-) -> (Exchange, ResponseHead) {
+) -> Exchange {
     up_buf.drain(..resp.head_len);
     let plan = match forward::response_head(head, resp, upload.get() == Upload::Done) {
         Ok(plan) => plan,
-        Err(e) => return (fail(client, 502, &e.to_string()).await, resp.clone()),
+        Err(e) => return fail(client, 502, &e.to_string()).await,
     };
     let mut out = plan.head;
     // The body bytes already read go out with the head: one write, one packet.
@@ -362,7 +363,7 @@ async fn relay(
         _ => 0,
     };
     if let Err(e) = write_all(client, &out).await {
-        return (Exchange::broken(format!("client: {e}")), resp.clone());
+        return Exchange::broken(format!("client: {e}"));
     }
     let copied = match plan.body {
         BodyPlan::None => Ok(()),
@@ -371,7 +372,7 @@ async fn relay(
         BodyPlan::Dechunk => copy_chunked(up, up_buf, client, false, idle).await,
         BodyPlan::UntilClose => copy_until_close(up, up_buf, client, idle).await,
     };
-    let exchange = match copied {
+    match copied {
         Ok(()) => Exchange {
             error: None,
             upstream: None,
@@ -381,8 +382,7 @@ async fn relay(
         // sees a truncated body rather than a wrong one.
         Err(CopyError::Read(e)) => Exchange::broken(format!("remote host: {e}")),
         Err(CopyError::Write(e)) => Exchange::broken(format!("client: {e}")),
-    };
-    (exchange, resp.clone())
+    }
 }
 
 #[cfg(test)]
