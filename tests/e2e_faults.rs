@@ -356,9 +356,7 @@ fn dns_that_never_answers_times_out_and_leaks_nothing() {
     let text = String::from_utf8_lossy(&got);
     assert_eq!(status_of(&got), Some(502), "{text}");
     assert!(
-        text.ends_with(
-            "Failed to resolve remote hostname: lookup slow.example: i/o timeout\n"
-        ),
+        text.ends_with("Failed to resolve remote hostname: lookup slow.example: i/o timeout\n"),
         "{text}"
     );
     query_rx

@@ -217,11 +217,12 @@ pub fn response_head(
     upload_done: bool,
 ) -> Result<ResponsePlan, ForwardError> {
     let client_http11 = req.version == Version::Http11;
-    // TE in an HTTP/1.0 response is faulty framing (RFC 9112 §6.1): the body
-    // runs until close and its claimed codings are not passed on.
-    let codings = match resp.version {
-        Version::Http11 => codings(&resp.headers),
-        Version::Http10 => Vec::new(),
+    // Codings matter only for a body they frame. TE in an HTTP/1.0 response
+    // is faulty framing (RFC 9112 §6.1): the body runs until close and its
+    // claimed codings are not passed on.
+    let codings = match (resp.version, resp.body) {
+        (Version::Http11, BodyFraming::Chunked | BodyFraming::UntilClose) => codings(&resp.headers),
+        _ => Vec::new(),
     };
     let extra_codings = codings.iter().any(|c| c != "chunked");
     if !client_http11 && extra_codings {
