@@ -263,6 +263,9 @@ async fn read_final_head(
     upload: &UploadState,
 ) -> Result<ResponseHead, Failure> {
     let limits = shared.settings.head_limits;
+    // Any byte (an interim response too) means the request was answered:
+    // a failure after that is never "stale", so never retried.
+    let mut answered = !up_buf.is_empty();
     loop {
         match parse_response(up_buf, &limits, forward::is_head(head)) {
             Ok(Some(resp)) if (100..200).contains(&resp.status) => {
@@ -308,13 +311,13 @@ async fn read_final_head(
                     "Timed out reading response from remote host after {limit:?}"
                 )));
             }
-            Ok(0) | Err(_) if was_empty => return Err(Failure::Stale),
+            Ok(0) | Err(_) if !answered => return Err(Failure::Stale),
             Ok(0) => {
                 return Err(Failure::Upstream(
                     "remote host closed the connection mid-response".into(),
                 ))
             }
-            Ok(_) => {}
+            Ok(_) => answered = true,
             Err(e) => {
                 return Err(Failure::Upstream(format!(
                     "Failed to read response from remote host: {e}"
