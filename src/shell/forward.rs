@@ -8,14 +8,14 @@ use std::net::SocketAddr;
 use std::pin::pin;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::task::Poll;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::core::decision::Approved;
 use crate::core::forward::{self, BodyPlan, Interim, Unread};
 use crate::core::head::{parse_response, BodyFraming, RequestHead, ResponseHead};
 use crate::core::reply::Reply;
 use crate::shell::io::{
-    copy_chunked, copy_length, copy_until_close, read_more, write_all, CopyError,
+    copy_chunked, copy_length, copy_until_close, read_more, read_more_timeout, write_all, CopyError,
 };
 use crate::shell::net::Tcp;
 use crate::shell::state::Shared;
@@ -239,6 +239,9 @@ async fn attempt(
     };
     let (relayed, resp) = outcome?;
     let upload_done = state.get() == Upload::Done;
+    if !upload_done && relayed.error.is_none() {
+        drain_unsent_body(client, client_buf).await;
+    }
     let keep = forward::keep_upstream(
         &resp,
         relayed.error.is_none(),
@@ -324,6 +327,32 @@ async fn read_final_head(
                 )))
             }
         }
+    }
+}
+
+/// How much of an abandoned request body is read and discarded, for how
+/// long in all, and how long a quiet client is waited for, before the client
+/// connection closes.
+const DRAIN_MAX: usize = 8 << 20;
+const DRAIN_TIME: Duration = Duration::from_secs(2);
+const DRAIN_QUIET: Duration = Duration::from_millis(500);
+
+/// After an early final response the rest of the request body is not sent
+/// on, and the connection closes. Closing with unread bytes makes the kernel
+/// reset it, which can destroy the response before a client that is still
+/// writing has read it, so the body is read and dropped first, within
+/// bounds (the staged close of RFC 9112 §9.6).
+async fn drain_unsent_body(client: &ClientStream, buf: &mut Vec<u8>) {
+    let deadline = Instant::now() + DRAIN_TIME;
+    let mut drained = buf.len();
+    buf.clear();
+    while drained < DRAIN_MAX {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match read_more_timeout(client, buf, left.min(DRAIN_QUIET)).await {
+            Ok(n) if n > 0 => drained += n,
+            _ => return,
+        }
+        buf.clear();
     }
 }
 
