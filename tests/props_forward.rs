@@ -22,37 +22,49 @@ const NEVER: &[&str] = &[
     "x-smokescreen-role",
 ];
 
+/// `name` with one of `values`.
+fn valued(name: &'static str, values: &[&'static str]) -> BoxedStrategy<(String, String)> {
+    prop::sample::select(values.to_vec())
+        .prop_map(move |v| (name.to_string(), v.to_string()))
+        .boxed()
+}
+
+/// Field names sent with a plain value.
+const PLAIN: &[&str] = &[
+    "Keep-Alive",
+    "X-Hop",
+    "X-Smokescreen-Error",
+    "X-Smokescreen-Trace-Id",
+    "X-Smokescreen-Role",
+    "Proxy-Authenticate",
+    "Proxy-Authorization",
+    "Proxy-Connection",
+    "Upgrade",
+    "TE",
+    "Trailer",
+    "ETag",
+    "Expect",
+    "Link",
+];
+
 fn field() -> impl Strategy<Value = (String, String)> {
     prop_oneof![
-        prop::sample::select(vec!["close", "X-Hop", "keep-alive, X-Hop", "Upgrade"])
-            .prop_map(|v| ("Connection".to_string(), v.to_string())),
-        prop::sample::select(vec!["0", "5", "5, 5", "1, 2", "x", "007"])
-            .prop_map(|v| ("Content-Length".to_string(), v.to_string())),
-        prop::sample::select(vec![
-            "chunked",
-            "gzip, chunked",
-            "chunked, gzip",
-            "gzip",
-            "Chunked"
-        ])
-        .prop_map(|v| ("Transfer-Encoding".to_string(), v.to_string())),
-        prop::sample::select(vec![
-            "Keep-Alive",
-            "X-Hop",
-            "X-Smokescreen-Error",
-            "X-Smokescreen-Trace-Id",
-            "X-Smokescreen-Role",
-            "Proxy-Authenticate",
-            "Proxy-Authorization",
-            "Proxy-Connection",
-            "Upgrade",
-            "TE",
-            "Trailer",
-            "ETag",
-            "Expect",
-            "Link",
-        ])
-        .prop_map(|n| (n.to_string(), "v".to_string())),
+        valued(
+            "Connection",
+            &["close", "X-Hop", "keep-alive, X-Hop", "Upgrade"]
+        ),
+        valued("Content-Length", &["0", "5", "5, 5", "1, 2", "x", "007"]),
+        valued(
+            "Transfer-Encoding",
+            &[
+                "chunked",
+                "gzip, chunked",
+                "chunked, gzip",
+                "gzip",
+                "Chunked"
+            ],
+        ),
+        prop::sample::select(PLAIN.to_vec()).prop_map(|n| (n.to_string(), "v".to_string())),
     ]
 }
 
