@@ -52,6 +52,7 @@ fn one() -> usize {
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 enum Step {
     Client(String),
+    ClientBody(usize),
     ClientReads(String),
     ClientHead(HeadCheck),
     ClientEof,
@@ -269,6 +270,9 @@ fn run_exchange(case: &Exchange) -> Result<(), String> {
         match step {
             Step::Client(bytes) => client
                 .write_all(fill(bytes).as_bytes())
+                .map_err(|e| at(e.to_string()))?,
+            Step::ClientBody(n) => client
+                .write_all(&vec![b'a'; *n])
                 .map_err(|e| at(e.to_string()))?,
             Step::ClientReads(bytes) => {
                 expect_bytes("client", &mut client, &fill(bytes)).map_err(at)?

@@ -112,11 +112,23 @@ fn is_idempotent(method: &str) -> bool {
     )
 }
 
+/// `name` is one of `names` (lowercase), ignoring case.
+fn is_one_of<S: AsRef<str>>(name: &str, names: &[S]) -> bool {
+    names.iter().any(|n| n.as_ref().eq_ignore_ascii_case(name))
+}
+
+/// A response field only the proxy itself may send.
+fn is_proxy_response_field(name: &str) -> bool {
+    name.get(..PROXY_RESPONSE_PREFIX.len())
+        .is_some_and(|p| p.eq_ignore_ascii_case(PROXY_RESPONSE_PREFIX))
+}
+
+/// Copy the end-to-end fields: not hop-by-hop, not named by `Connection`,
+/// not matched by `drop`.
 fn push_fields(out: &mut Vec<u8>, headers: &Headers, drop: impl Fn(&str) -> bool) {
     let listed = headers.connection_tokens();
     for (name, value) in &headers.0 {
-        let lower = name.to_ascii_lowercase();
-        if HOP_BY_HOP.contains(&lower.as_str()) || listed.contains(&lower) || drop(&lower) {
+        if is_one_of(name, HOP_BY_HOP) || is_one_of(name, &listed) || drop(name) {
             continue;
         }
         out.extend_from_slice(name.as_bytes());
@@ -173,7 +185,7 @@ pub fn request_head(req: &RequestHead) -> Vec<u8> {
     // sends its body at once, so the origin must not wait for a 100.
     let http10 = req.version == Version::Http10;
     push_fields(&mut out, &req.headers, |name| {
-        PROXY_REQUEST_FIELDS.contains(&name) || (http10 && name == "expect")
+        is_one_of(name, PROXY_REQUEST_FIELDS) || (http10 && name.eq_ignore_ascii_case("expect"))
     });
     match req.body {
         BodyFraming::Length(n) => push_length(&mut out, n),
@@ -200,9 +212,7 @@ pub fn interim(req: &RequestHead, resp: &ResponseHead) -> Result<Interim, Forwar
     }
     let mut out = Vec::with_capacity(128);
     status_line(&mut out, resp);
-    push_fields(&mut out, &resp.headers, |n| {
-        n.starts_with(PROXY_RESPONSE_PREFIX)
-    });
+    push_fields(&mut out, &resp.headers, is_proxy_response_field);
     out.extend_from_slice(b"\r\n");
     Ok(Interim::Relay(out))
 }
@@ -217,11 +227,12 @@ pub fn response_head(
     upload_done: bool,
 ) -> Result<ResponsePlan, ForwardError> {
     let client_http11 = req.version == Version::Http11;
-    // TE in an HTTP/1.0 response is faulty framing (RFC 9112 §6.1): the body
-    // runs until close and its claimed codings are not passed on.
-    let codings = match resp.version {
-        Version::Http11 => codings(&resp.headers),
-        Version::Http10 => Vec::new(),
+    // Codings matter only for a body they frame. TE in an HTTP/1.0 response
+    // is faulty framing (RFC 9112 §6.1): the body runs until close and its
+    // claimed codings are not passed on.
+    let codings = match (resp.version, resp.body) {
+        (Version::Http11, BodyFraming::Chunked | BodyFraming::UntilClose) => codings(&resp.headers),
+        _ => Vec::new(),
     };
     let extra_codings = codings.iter().any(|c| c != "chunked");
     if !client_http11 && extra_codings {
@@ -229,9 +240,7 @@ pub fn response_head(
     }
     let mut out = Vec::with_capacity(512);
     status_line(&mut out, resp);
-    push_fields(&mut out, &resp.headers, |n| {
-        n.starts_with(PROXY_RESPONSE_PREFIX)
-    });
+    push_fields(&mut out, &resp.headers, is_proxy_response_field);
     let body = match resp.body {
         BodyFraming::Empty => {
             // A HEAD or 304 answer may describe the resource's length, but

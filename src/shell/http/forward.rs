@@ -8,14 +8,14 @@ use std::net::SocketAddr;
 use std::pin::pin;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::task::Poll;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::core::decision::Approved;
 use crate::core::forward::{self, BodyPlan, Interim, Unread};
 use crate::core::head::{parse_response, BodyFraming, RequestHead, ResponseHead};
 use crate::core::reply::Reply;
 use crate::shell::io::{
-    copy_chunked, copy_length, copy_until_close, read_more, write_all, CopyError,
+    copy_chunked, copy_length, copy_until_close, read_more, read_more_timeout, write_all, CopyError,
 };
 use crate::shell::net::Tcp;
 use crate::shell::state::Shared;
@@ -210,14 +210,15 @@ async fn attempt(
             state.set(match sent {
                 Ok(()) => Upload::Done,
                 Err(CopyError::Write(_)) => Upload::Refused,
-                // The client is gone: nothing left to answer.
+                // The client is gone; the exchange ends below.
                 Err(CopyError::Read(_)) => Upload::Running,
             });
             sent
         };
         let response = async {
             let resp = read_final_head(shared, client, head, up, up_buf, &state).await?;
-            Ok(relay(client, head, &resp, up, up_buf, &state, idle).await)
+            let relayed = relay(client, head, &resp, up, up_buf, &state, idle).await;
+            Ok((relayed, resp))
         };
         let mut upload = pin!(upload);
         let mut response = pin!(response);
@@ -238,6 +239,9 @@ async fn attempt(
     };
     let (relayed, resp) = outcome?;
     let upload_done = state.get() == Upload::Done;
+    if !upload_done && relayed.error.is_none() {
+        drain_unsent_body(client, client_buf).await;
+    }
     let keep = forward::keep_upstream(
         &resp,
         relayed.error.is_none(),
@@ -262,6 +266,9 @@ async fn read_final_head(
     upload: &UploadState,
 ) -> Result<ResponseHead, Failure> {
     let limits = shared.settings.head_limits;
+    // Any byte (an interim response too) means the request was answered:
+    // a failure after that is never "stale", so never retried.
+    let mut answered = !up_buf.is_empty();
     loop {
         match parse_response(up_buf, &limits, forward::is_head(head)) {
             Ok(Some(resp)) if (100..200).contains(&resp.status) => {
@@ -307,19 +314,45 @@ async fn read_final_head(
                     "Timed out reading response from remote host after {limit:?}"
                 )));
             }
-            Ok(0) | Err(_) if was_empty => return Err(Failure::Stale),
+            Ok(0) | Err(_) if !answered => return Err(Failure::Stale),
             Ok(0) => {
                 return Err(Failure::Upstream(
                     "remote host closed the connection mid-response".into(),
                 ))
             }
-            Ok(_) => {}
+            Ok(_) => answered = true,
             Err(e) => {
                 return Err(Failure::Upstream(format!(
                     "Failed to read response from remote host: {e}"
                 )))
             }
         }
+    }
+}
+
+/// How much of an abandoned request body is read and discarded, for how
+/// long in all, and how long a quiet client is waited for, before the client
+/// connection closes.
+const DRAIN_MAX: usize = 8 << 20;
+const DRAIN_TIME: Duration = Duration::from_secs(2);
+const DRAIN_QUIET: Duration = Duration::from_millis(500);
+
+/// After an early final response the rest of the request body is not sent
+/// on, and the connection closes. Closing with unread bytes makes the kernel
+/// reset it, which can destroy the response before a client that is still
+/// writing has read it, so the body is read and dropped first, within
+/// bounds (the staged close of RFC 9112 §9.6).
+async fn drain_unsent_body(client: &ClientStream, buf: &mut Vec<u8>) {
+    let deadline = Instant::now() + DRAIN_TIME;
+    let mut drained = buf.len();
+    buf.clear();
+    while drained < DRAIN_MAX {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match read_more_timeout(client, buf, left.min(DRAIN_QUIET)).await {
+            Ok(n) if n > 0 => drained += n,
+            _ => return,
+        }
+        buf.clear();
     }
 }
 
@@ -340,7 +373,7 @@ fn coalesce(out: &mut Vec<u8>, pending: &mut Vec<u8>, n: u64) -> u64 {
 }
 
 /// Send the final response head the core writes and copy its body.
-/// Returns the exchange (without the upstream) and the response it relayed.
+/// Returns the exchange without the upstream (the caller decides on that).
 async fn relay(
     client: &ClientStream,
     head: &RequestHead,
@@ -349,11 +382,11 @@ async fn relay(
     up_buf: &mut Vec<u8>,
     upload: &UploadState,
     idle: Option<Duration>,
-) -> (Exchange, ResponseHead) {
+) -> Exchange {
     up_buf.drain(..resp.head_len);
     let plan = match forward::response_head(head, resp, upload.get() == Upload::Done) {
         Ok(plan) => plan,
-        Err(e) => return (fail(client, 502, &e.to_string()).await, resp.clone()),
+        Err(e) => return fail(client, 502, &e.to_string()).await,
     };
     let mut out = plan.head;
     // The body bytes already read go out with the head: one write, one packet.
@@ -362,7 +395,7 @@ async fn relay(
         _ => 0,
     };
     if let Err(e) = write_all(client, &out).await {
-        return (Exchange::broken(format!("client: {e}")), resp.clone());
+        return Exchange::broken(format!("client: {e}"));
     }
     let copied = match plan.body {
         BodyPlan::None => Ok(()),
@@ -371,7 +404,7 @@ async fn relay(
         BodyPlan::Dechunk => copy_chunked(up, up_buf, client, false, idle).await,
         BodyPlan::UntilClose => copy_until_close(up, up_buf, client, idle).await,
     };
-    let exchange = match copied {
+    match copied {
         Ok(()) => Exchange {
             error: None,
             upstream: None,
@@ -381,8 +414,7 @@ async fn relay(
         // sees a truncated body rather than a wrong one.
         Err(CopyError::Read(e)) => Exchange::broken(format!("remote host: {e}")),
         Err(CopyError::Write(e)) => Exchange::broken(format!("client: {e}")),
-    };
-    (exchange, resp.clone())
+    }
 }
 
 #[cfg(test)]
