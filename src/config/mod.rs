@@ -15,7 +15,7 @@ pub mod duration;
 mod file;
 pub mod hosts;
 pub mod startup;
-mod values;
+pub(crate) mod values;
 
 use std::collections::HashMap;
 use std::ffi::OsString;
