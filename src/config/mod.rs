@@ -19,7 +19,7 @@ mod settings;
 mod sources;
 pub mod startup;
 mod usage;
-mod values;
+pub(crate) mod values;
 
 use std::collections::HashMap;
 use std::ffi::OsString;

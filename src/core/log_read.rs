@@ -5,6 +5,10 @@
 //! unescaping and allocates nothing for lines that are not decisions.
 
 use std::borrow::Cow;
+use std::sync::LazyLock;
+
+use memchr::memmem::Finder;
+use memchr::{memchr, memchr2};
 
 use serde::Deserialize;
 
@@ -51,9 +55,9 @@ impl<'a> TextFields<'a> {
 
     fn next_field(&mut self) -> Option<(&'a str, Cow<'a, str>)> {
         let rest = self.rest;
-        let eq = rest.find('=')?;
+        let eq = memchr(b'=', rest.as_bytes())?;
         let key = &rest[..eq];
-        if key.is_empty() || key.contains([' ', '"']) {
+        if key.is_empty() || key.bytes().any(|b| b == b' ' || b == b'"') {
             return None;
         }
         let after = &rest[eq + 1..];
@@ -63,7 +67,7 @@ impl<'a> TextFields<'a> {
                 (v, &quoted[used..])
             }
             None => {
-                let end = after.find(' ').unwrap_or(after.len());
+                let end = memchr(b' ', after.as_bytes()).unwrap_or(after.len());
                 (Cow::Borrowed(&after[..end]), &after[end..])
             }
         };
@@ -98,7 +102,7 @@ impl<'a> Iterator for TextFields<'a> {
 /// (borrowed when it holds no escape) and how many bytes were used including
 /// the closing quote.
 fn unquote_go(s: &str) -> Option<(Cow<'_, str>, usize)> {
-    let end = s.find(['"', '\\'])?;
+    let end = memchr2(b'"', b'\\', s.as_bytes())?;
     if s.as_bytes()[end] == b'"' {
         return Some((Cow::Borrowed(&s[..end]), end + 1));
     }
@@ -185,8 +189,16 @@ pub enum LogEntry<'a> {
 /// Read one line. A prefix before the log line (a container runtime's
 /// timestamp, a syslog header) is skipped: the line starts at `time=` or `{`.
 pub fn read_decision(line: &str) -> LogEntry<'_> {
-    if !line.contains(DECISION_MSG) {
+    static DECISION: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(DECISION_MSG));
+    if DECISION.find(line.as_bytes()).is_none() {
         return LogEntry::Foreign;
+    }
+    // The common case: the line is only our log line.
+    if line.starts_with("time=") {
+        return read_text(line).unwrap_or(LogEntry::Malformed);
+    }
+    if line.starts_with('{') {
+        return read_json(line).unwrap_or(LogEntry::Malformed);
     }
     let text_start = line.find("time=");
     let json_start = line.find('{');
@@ -199,6 +211,9 @@ pub fn read_decision(line: &str) -> LogEntry<'_> {
     parsed.unwrap_or(LogEntry::Malformed)
 }
 
+/// The alphabetically last field [`read_text`] needs.
+const LAST_KEY_USED: &str = "role";
+
 fn read_text(line: &str) -> Option<LogEntry<'_>> {
     let mut d = LoggedDecision::default();
     let flag = |v: &str| match v {
@@ -206,8 +221,20 @@ fn read_text(line: &str) -> Option<LogEntry<'_>> {
         "false" => Some(false),
         _ => None,
     };
+    // logrus writes time, level and msg, then the other keys sorted: once
+    // a sorted line is past `role`, the last key used here, the rest of it
+    // (about a third) need not be read.
+    let mut previous = "";
+    let mut sorted = true;
     for field in TextFields::new(line) {
         let (key, value) = field.ok()?;
+        if !d.msg.is_empty() {
+            sorted &= key > previous;
+            if sorted && key > LAST_KEY_USED {
+                break;
+            }
+            previous = key;
+        }
         match key {
             "msg" => d.msg = value,
             "time" => d.time = value,
@@ -288,10 +315,22 @@ mod tests {
             read_decision(&TEXT.replace("allow=false", "allow=maybe")),
             LogEntry::Malformed
         );
+        let cut = TEXT.find("requested_host=").expect("field") + 20;
         assert_eq!(
-            read_decision(&TEXT[..TEXT.len() - 1]),
+            read_decision(&TEXT[..cut]),
             LogEntry::Malformed,
             "an unterminated quote"
+        );
+        // Past `role` a sorted line is not read: a damaged tail loses nothing used.
+        assert!(matches!(
+            read_decision(&TEXT[..TEXT.len() - 1]),
+            LogEntry::Decision(_)
+        ));
+        let unsorted = TEXT.replace("allow=false", "zzz=1 allow=maybe");
+        assert_eq!(
+            read_decision(&unsorted),
+            LogEntry::Malformed,
+            "an unsorted line is read whole"
         );
         assert_eq!(
             read_decision(r#"{"msg":"CANONICAL-PROXY-DECISION","role":"#),

@@ -264,12 +264,9 @@ pub fn render(o: &Outcome) -> String {
     s
 }
 
-/// An address as people type it: bare or in brackets.
+/// An address as people type it: bare or in brackets (the config's parser,
+/// with the tools' wording).
 pub fn parse_ip(text: &str) -> Result<IpAddr, String> {
-    let bare = text
-        .strip_prefix('[')
-        .and_then(|t| t.strip_suffix(']'))
-        .unwrap_or(text);
-    bare.parse::<IpAddr>()
+    crate::config::values::parse_ip(text)
         .map_err(|_| "expected an IPv4 or IPv6 address".to_string())
 }
