@@ -198,7 +198,7 @@ pub fn load(
     Ok(Loaded {
         me: SelfEndpoints {
             listen,
-            local_ip: None,
+            ..SelfEndpoints::default()
         },
         config,
         policy,

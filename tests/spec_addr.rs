@@ -44,6 +44,9 @@ struct Me {
     #[serde(default)]
     listen: Vec<String>,
     local_ip: Option<String>,
+    /// Every address of every local interface.
+    #[serde(default)]
+    local_addresses: Vec<String>,
 }
 
 fn ranges(list: &[String]) -> Result<Vec<UserRange>, String> {
@@ -95,7 +98,20 @@ fn inputs(c: &Case) -> Result<(SocketAddr, AddressPolicy, AddressPolicy, SelfEnd
         ),
         None => None,
     };
-    Ok((dst, policy, raw, SelfEndpoints { listen, local_ip }))
+    let local_addresses =
+        c.me.local_addresses
+            .iter()
+            .map(|s| {
+                s.parse::<IpAddr>()
+                    .map_err(|e| format!("local_addresses {s:?}: {e}"))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+    let me = SelfEndpoints {
+        listen,
+        local_ip,
+        local_addresses: local_addresses.into(),
+    };
+    Ok((dst, policy, raw, me))
 }
 
 #[test]

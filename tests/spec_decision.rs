@@ -144,6 +144,7 @@ fn run(case: &Case, acls: &BTreeMap<String, String>) -> Result<Got, String> {
     let me = SelfEndpoints {
         listen: case.listen.clone(),
         local_ip: None,
+        ..SelfEndpoints::default()
     };
     let cert = case.cert.as_ref().map(|c| ClientCert {
         common_name: c.cn.clone(),

@@ -268,9 +268,12 @@ mod tests {
             prop_assert!(!b.try_take(later));
         }
 
+        /// `connections_fitting` is the largest count `fds_needed` fits in.
         #[test]
-        fn parse_soft_nofile_never_panics(s in any::<String>()) {
-            let _ = parse_soft_nofile(&s);
+        fn connections_fitting_inverts_fds_needed(nofile in 0u64..10_000_000) {
+            let fits = connections_fitting(nofile);
+            prop_assert!(nofile < FD_RESERVE || fds_needed(fits as usize) <= nofile);
+            prop_assert!(fds_needed(fits as usize + 1) > nofile);
         }
     }
 }

@@ -39,6 +39,7 @@ pub async fn serve(shared: Arc<Shared>, tcp: Tcp, peer: SocketAddr) {
     let me = SelfEndpoints {
         listen: shared.listen.clone(),
         local_ip,
+        local_addresses: shared.local_addresses(),
     };
     // PROXY header and TLS handshake first, both within the header timeout.
     let limit = shared.settings.read_header_timeout;

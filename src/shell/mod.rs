@@ -8,6 +8,7 @@
 pub mod connection;
 pub mod dns;
 pub mod forward;
+pub mod interfaces;
 pub mod io;
 pub mod limits;
 pub mod listener;
