@@ -42,6 +42,9 @@ struct Case {
     extra: Option<String>,
     answers: Option<Vec<IpAddr>>,
     dns_error: Option<String>,
+    /// The names the answer's CNAME chain led through.
+    #[serde(default)]
+    aliases: Vec<String>,
     /// `cert` (the certificate alone) or `cert+password` (both required).
     mtls: Option<String>,
     /// The connection's verified client certificate.
@@ -73,6 +76,7 @@ struct Expect {
     project: Option<String>,
     allow: Option<bool>,
     enforce_would_deny: Option<bool>,
+    spends_budget: Option<bool>,
 }
 
 /// What actually happened, normalised for comparison.
@@ -88,6 +92,7 @@ struct Got {
     project: Option<String>,
     allow: Option<bool>,
     enforce_would_deny: Option<bool>,
+    spends_budget: Option<bool>,
 }
 
 fn run(case: &Case, acls: &BTreeMap<String, String>) -> Result<Got, String> {
@@ -150,23 +155,29 @@ fn run(case: &Case, acls: &BTreeMap<String, String>) -> Result<Got, String> {
         common_name: c.cn.clone(),
         organization_unit: c.ou.clone(),
     });
-    let outcome =
-        decision::before_dns_for(&policy, target, proxy_type, &head.headers, cert.as_ref())
-            .and_then(|pending| {
-                let literal;
-                let answers: Result<&[IpAddr], &str> = match &pending.lookup {
-                    decision::Lookup::Literal(ip) => {
-                        literal = [*ip];
-                        Ok(&literal)
-                    }
-                    decision::Lookup::Name(_) => match (&case.answers, &case.dns_error) {
-                        (_, Some(e)) => Err(e.as_str()),
-                        (Some(a), None) => Ok(a.as_slice()),
-                        (None, None) => Ok(&[]),
-                    },
-                };
-                decision::after_dns(&policy, pending.clone(), answers, &me)
-            });
+    let first = decision::before_dns_for(&policy, target, proxy_type, &head.headers, cert.as_ref());
+    got.spends_budget = Some(decision::spends_request_budget(&first));
+    let outcome = first.and_then(|pending| {
+        let literal;
+        let answers: Result<&[IpAddr], &str> = match &pending.lookup {
+            decision::Lookup::Literal(ip) => {
+                literal = [*ip];
+                Ok(&literal)
+            }
+            decision::Lookup::Name(_) => match (&case.answers, &case.dns_error) {
+                (_, Some(e)) => Err(e.as_str()),
+                (Some(a), None) => Ok(a.as_slice()),
+                (None, None) => Ok(&[]),
+            },
+        };
+        let pending = match (&pending.lookup, answers) {
+            (decision::Lookup::Name(_), Ok(_)) => {
+                decision::aliases_checked(&policy, pending.clone(), &case.aliases)?
+            }
+            _ => pending.clone(),
+        };
+        decision::after_dns(&policy, pending, answers, &me)
+    });
     let facts = RequestFacts::from_headers(
         "id".into(),
         Client::plain("127.0.0.1:1".parse().unwrap()),
@@ -237,6 +248,7 @@ fn check(case: &Case, got: &Got) -> Vec<String> {
     cmp!(project);
     cmp!(allow);
     cmp!(enforce_would_deny);
+    cmp!(spends_budget);
     if let Some(want) = &e.rejected {
         if &got.rejected != want {
             bad.push(format!("rejected: want {want:?}, got {:?}", got.rejected));

@@ -17,6 +17,7 @@ use async_std::io::{ReadExt as _, WriteExt as _};
 use async_std::net::{TcpStream, UdpSocket};
 
 use crate::core::dns::{self, Answer, DnsError, QueryType};
+use crate::shell::resolve::Resolved;
 
 /// Largest UDP reply read (EDNS payloads above 1232 are truncated to TCP anyway).
 const UDP_BUFFER: usize = 4096;
@@ -45,6 +46,12 @@ impl DnsClient {
     /// Addresses for a normalised `name`: IPv4 first, then IPv6. The error
     /// is a text for logs and the 502 body, naming the last server tried.
     pub async fn lookup(&self, name: &str) -> Result<Vec<IpAddr>, String> {
+        self.lookup_chain(name).await.map(|r| r.ips)
+    }
+
+    /// [`DnsClient::lookup`] with the names the CNAME chains of the A and
+    /// AAAA answers led through, for the core to judge.
+    pub async fn lookup_chain(&self, name: &str) -> Result<Resolved, String> {
         let started = Instant::now();
         let count = u32::try_from(self.servers.len().max(1)).unwrap_or(u32::MAX);
         let share = self.timeout / count;
@@ -63,14 +70,22 @@ impl DnsClient {
             let a = ask_with_fallback(*server, name, QueryType::A, budget);
             let aaaa = ask_with_fallback(*server, name, QueryType::Aaaa, budget);
             let (a, aaaa) = futures_lite::future::zip(a, aaaa).await;
-            let split = |r: Result<Vec<IpAddr>, Failure>| match r {
-                Ok(v) => (Ok(v), None),
+            let mut aliases: Vec<String> = Vec::new();
+            let mut split = |r: Result<(Vec<IpAddr>, Vec<String>), Failure>| match r {
+                Ok((v, names)) => {
+                    for n in names {
+                        if !aliases.contains(&n) {
+                            aliases.push(n);
+                        }
+                    }
+                    (Ok(v), None)
+                }
                 Err(Failure::Final(e)) => (Err(e), None),
                 Err(Failure::Retry(text)) => (Err(DnsError::ServerFailure), Some(text)),
             };
             let ((a, a_retry), (aaaa, aaaa_retry)) = (split(a), split(aaaa));
             match dns::merge(a, aaaa) {
-                Ok(ips) => return Ok(ips),
+                Ok(ips) => return Ok(Resolved { ips, aliases }),
                 Err(DnsError::NoSuchHost) => {
                     return Err(format!(
                         "lookup {name} on {server}: {}",
@@ -93,13 +108,13 @@ async fn ask_with_fallback(
     name: &str,
     qtype: QueryType,
     budget: Duration,
-) -> Result<Vec<IpAddr>, Failure> {
+) -> Result<(Vec<IpAddr>, Vec<String>), Failure> {
     let deadline = Instant::now() + budget;
     let attempt = async {
         match ask_udp(server, name, qtype).await? {
-            Answer::Addresses(ips) => Ok(ips),
+            Answer::Addresses { ips, aliases } => Ok((ips, aliases)),
             Answer::Truncated => match ask_tcp(server, name, qtype).await? {
-                Answer::Addresses(ips) => Ok(ips),
+                Answer::Addresses { ips, aliases } => Ok((ips, aliases)),
                 Answer::Truncated => Err(Failure::Retry("truncated answer over TCP".to_string())),
             },
         }

@@ -11,6 +11,15 @@ use async_std::net::ToSocketAddrs as _;
 
 use crate::shell::dns::DnsClient;
 
+/// A successful lookup: the addresses, and the names a CNAME chain led
+/// through to them (only the `--resolver-address` client sees chains; the
+/// system resolver's `getaddrinfo` does not report them).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Resolved {
+    pub ips: Vec<IpAddr>,
+    pub aliases: Vec<String>,
+}
+
 /// Resolves names to addresses.
 #[derive(Clone, Debug, Default)]
 pub struct Resolver {
@@ -39,11 +48,19 @@ impl Resolver {
     /// All addresses for `name`, in resolver order. The error is a short text
     /// for logs and the 502 body.
     pub async fn lookup(&self, name: &str) -> Result<Vec<IpAddr>, String> {
+        self.lookup_chain(name).await.map(|r| r.ips)
+    }
+
+    /// [`Resolver::lookup`] with the CNAME chain's names, when known.
+    pub async fn lookup_chain(&self, name: &str) -> Result<Resolved, String> {
         if let Some(ips) = self.static_hosts.get(name) {
-            return Ok(ips.clone());
+            return Ok(Resolved {
+                ips: ips.clone(),
+                aliases: Vec::new(),
+            });
         }
         if let Some(dns) = &self.dns {
-            return dns.lookup(name).await;
+            return dns.lookup_chain(name).await;
         }
         // async-std runs getaddrinfo on its blocking pool, so the executor
         // never blocks; the timeout bounds how long a request waits for it.
@@ -58,7 +75,10 @@ impl Resolver {
                         ips.push(a.ip());
                     }
                 }
-                Ok(ips)
+                Ok(Resolved {
+                    ips,
+                    aliases: Vec::new(),
+                })
             }
         }
     }
