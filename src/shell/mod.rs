@@ -19,6 +19,7 @@ pub mod pool;
 pub mod proxy_header;
 pub mod resolve;
 pub mod signals;
+pub mod slots;
 pub mod splice;
 pub mod state;
 pub mod stream;
