@@ -12,6 +12,7 @@ pub mod decision;
 pub mod dns;
 pub mod framing;
 pub mod head;
+mod head_scan;
 pub mod limits;
 pub mod proxy_protocol;
 pub mod record;

@@ -14,7 +14,7 @@ use crate::core::addr::SelfEndpoints;
 use crate::core::decision::{
     self, Approved, Lookup, Pending, Policy, Refusal, RefusalKind, RequestFacts,
 };
-use crate::core::head::{parse_request, HeadError, RequestForm, RequestHead};
+use crate::core::head::{HeadError, RequestForm, RequestHead, RequestParser};
 use crate::core::record::{Client, CloseRecord, Level, ProxyType};
 use crate::core::reply::{self, Reply, CONNECT_ESTABLISHED};
 use crate::core::target::Target;
@@ -177,8 +177,10 @@ async fn read_head(
             Some(false) | None => return HeadRead::Closed,
         }
     }
+    // Resumed after every read: only new bytes are examined.
+    let mut parser = RequestParser::default();
     loop {
-        match parse_request(buf, &limits) {
+        match parser.parse(buf, &limits) {
             Ok(Some(head)) => return HeadRead::Head(head),
             Ok(None) => {}
             Err(e) => return HeadRead::Invalid(e),
