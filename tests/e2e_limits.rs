@@ -40,19 +40,25 @@ fn assert_limit_line(proxy: &mut Proxy, nth: usize, limit: &str, status: &str) {
     assert_eq!(line["level"], "warning");
 }
 
+/// An origin and a proxy allowed to reach it at one request per 100 s
+/// after a burst of 2: the third request is over the limit however slow
+/// the machine is.
+fn rate_limited() -> (Origin, Proxy) {
+    let origin = Origin::http(ok_response);
+    let proxy = Proxy::start(&[
+        &format!("--allow-address={}", origin.addr),
+        "--max-request-rate=0.01",
+        "--max-request-burst=2",
+    ]);
+    (origin, proxy)
+}
+
 #[test]
 fn request_rate_over_the_burst_gets_429() {
     if !in_private_netns("request_rate_over_the_burst_gets_429") {
         return;
     }
-    let origin = Origin::http(ok_response);
-    // One request per 100 s after a burst of 2: the third request in this
-    // test is over the limit however slow the machine is.
-    let mut proxy = Proxy::start(&[
-        &format!("--allow-address={}", origin.addr),
-        "--max-request-rate=0.01",
-        "--max-request-burst=2",
-    ]);
+    let (origin, mut proxy) = rate_limited();
     for i in 0..2 {
         let (head, body) = get(&proxy, &origin, &format!("/r{i}"));
         assert!(head.starts_with("HTTP/1.1 200 "), "{head}");
@@ -83,12 +89,7 @@ fn unauthenticated_requests_do_not_spend_the_rate_budget() {
     if !in_private_netns("unauthenticated_requests_do_not_spend_the_rate_budget") {
         return;
     }
-    let origin = Origin::http(ok_response);
-    let mut proxy = Proxy::start(&[
-        &format!("--allow-address={}", origin.addr),
-        "--max-request-rate=0.01",
-        "--max-request-burst=2",
-    ]);
+    let (origin, mut proxy) = rate_limited();
     for i in 0..20 {
         let answer = exchange(
             proxy.addr,

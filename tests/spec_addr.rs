@@ -55,6 +55,16 @@ fn ranges(list: &[String]) -> Result<Vec<UserRange>, String> {
         .collect()
 }
 
+/// Every entry of a list field, or the first that does not parse.
+fn parse_all<T: std::str::FromStr>(what: &str, list: &[String]) -> Result<Vec<T>, String>
+where
+    T::Err: std::fmt::Display,
+{
+    list.iter()
+        .map(|s| s.parse::<T>().map_err(|e| format!("{what} {s:?}: {e}")))
+        .collect()
+}
+
 /// Builds the inputs of one case; a malformed case is a failure, not a skip.
 fn inputs(c: &Case) -> Result<(SocketAddr, AddressPolicy, AddressPolicy, SelfEndpoints), String> {
     let dst = match c.addr.parse::<SocketAddr>() {
@@ -83,14 +93,7 @@ fn inputs(c: &Case) -> Result<(SocketAddr, AddressPolicy, AddressPolicy, SelfEnd
         unsafe_allow_private_ranges: unsafe_private,
     };
     let policy = AddressPolicy::new(allow, deny, unsafe_private);
-    let listen =
-        c.me.listen
-            .iter()
-            .map(|s| {
-                s.parse::<SocketAddr>()
-                    .map_err(|e| format!("listen {s:?}: {e}"))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+    let listen: Vec<SocketAddr> = parse_all("listen", &c.me.listen)?;
     let local_ip = match &c.me.local_ip {
         Some(s) => Some(
             s.parse::<IpAddr>()
@@ -98,14 +101,7 @@ fn inputs(c: &Case) -> Result<(SocketAddr, AddressPolicy, AddressPolicy, SelfEnd
         ),
         None => None,
     };
-    let local_addresses =
-        c.me.local_addresses
-            .iter()
-            .map(|s| {
-                s.parse::<IpAddr>()
-                    .map_err(|e| format!("local_addresses {s:?}: {e}"))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+    let local_addresses: Vec<IpAddr> = parse_all("local_addresses", &c.me.local_addresses)?;
     let me = SelfEndpoints {
         listen,
         local_ip,

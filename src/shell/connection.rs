@@ -254,13 +254,17 @@ fn new_id() -> String {
     xid::new().to_string()
 }
 
-/// A proxy request past step one of the decision (role and ACL), holding
-/// its request permit.
+/// A proxy request past step one of the decision (role and ACL).
 struct FirstStep<'a> {
     outcome: Result<Pending, Box<Refusal>>,
-    permit: Permit<'a>,
     /// When the decision started, for its duration metric.
     started: Instant,
+    admitted: Admitted<'a>,
+}
+
+/// An admitted request: its permit and what its log records need.
+struct Admitted<'a> {
+    permit: Permit<'a>,
     start: Timestamp,
     facts: RequestFacts,
 }
@@ -298,10 +302,12 @@ async fn first_step<'a>(
     match shared.limiter.admit_request() {
         Ok(permit) => Some(FirstStep {
             outcome,
-            permit,
             started,
-            start,
-            facts,
+            admitted: Admitted {
+                permit,
+                start,
+                facts,
+            },
         }),
         Err(refusal) => {
             limits::refuse(stream, peer, Some(&target.requested), refusal).await;
@@ -418,14 +424,12 @@ async fn connect(
     tunnel_permit: Permit<'_>,
     eager: Vec<u8>,
 ) -> bool {
-    let FirstStep {
-        outcome: first,
+    let Admitted {
         permit: request_permit,
-        started: decision_started,
         start,
         facts,
-    } = step;
-    let outcome = match decide(shared, policy, me, first, decision_started).await {
+    } = step.admitted;
+    let outcome = match decide(shared, policy, me, step.outcome, step.started).await {
         Ok(approved) => dial(shared, approved).await,
         Err(r) => Err(r),
     };
@@ -486,18 +490,13 @@ async fn forward_one(
     buf: &mut Vec<u8>,
     upstream: &mut Option<Upstream>,
 ) -> bool {
-    // The request permit is held until the exchange is over.
-    let FirstStep {
-        outcome: first,
-        permit: _permit,
-        started,
-        facts,
-        ..
-    } = step;
-    let approved = match decide(shared, policy, me, first, started).await {
+    // `admitted` holds the request permit until the exchange is over.
+    let admitted = step.admitted;
+    let facts = &admitted.facts;
+    let approved = match decide(shared, policy, me, step.outcome, step.started).await {
         Ok(a) => a,
         Err(refusal) => {
-            log_refusal(&facts, &refusal);
+            log_refusal(facts, &refusal);
             let _ = write_all(client, &refusal.reply(policy).to_bytes()).await;
             return false;
         }
@@ -509,14 +508,14 @@ async fn forward_one(
         None => match dial(shared, approved).await {
             Ok((s, a)) => (Upstream::new(s, a.addr), a, false),
             Err(refusal) => {
-                log_refusal(&facts, &refusal);
+                log_refusal(facts, &refusal);
                 let _ = write_all(client, &refusal.reply(policy).to_bytes()).await;
                 return false;
             }
         },
     };
     let result = forward::exchange(shared, client, buf, &head, &approved, conn, reused).await;
-    let mut record = decision::approved_record(&facts, &approved);
+    let mut record = decision::approved_record(facts, &approved);
     if let Some(err) = &result.error {
         record.error = Some(err.clone());
         record.level = Level::Error;
