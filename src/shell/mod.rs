@@ -152,7 +152,7 @@ pub fn start(config: Config) -> i32 {
             max_concurrent_connect_tunnels: config.limits.max_concurrent_connect_tunnels,
         },
     };
-    limits::check_fd_budget(config.limits.max_connections);
+    limits::raise_open_files_limit(config.limits.max_connections);
     let metrics_config = config.metrics.clone();
     let params = listener::ServerParams {
         listen: config.listen,
