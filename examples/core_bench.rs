@@ -131,6 +131,14 @@ fn main() {
     let me = SelfEndpoints {
         listen: vec![SocketAddr::from(([0, 0, 0, 0], 4750))],
         local_ip: Some(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2))),
+        // A typical host: loopback, a private and a public address, IPv6.
+        local_addresses: [
+            IpAddr::V4(Ipv4Addr::LOCALHOST),
+            IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)),
+            IpAddr::V4(Ipv4Addr::new(203, 0, 113, 9)),
+            IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
+        ]
+        .into(),
     };
     let limits = HeadLimits::default();
     let auth = "Proxy-Authorization: Basic dXNlcjpiZW5jaC1wYXNzd29yZA==\r\n";

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::in_private_netns;
+use common::{in_private_netns, Origin, Proxy};
 use hickory_proto::op::{Message, MessageType, OpCode, ResponseCode};
 use hickory_proto::rr::rdata::{A, AAAA, CNAME};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
@@ -54,6 +54,15 @@ fn answer(query: &Message, tcp: bool) -> Option<Message> {
             ));
             r.add_answer(a("target.test.", [192, 0, 2, 9]));
             r.add_answer(a("unrelated.test.", [10, 9, 9, 9]));
+        }
+        // An innocent name that is an alias of a globally denied one.
+        ("cnameint.test.", RecordType::A) => {
+            r.add_answer(Record::from_rdata(
+                n("cnameint.test."),
+                60,
+                RData::CNAME(CNAME(n("DB.Internal."))),
+            ));
+            r.add_answer(a("db.internal.", [127, 0, 0, 1]));
         }
         ("big.test.", RecordType::A) if !tcp => r.metadata.truncation = true,
         ("big.test.", RecordType::A) => {
@@ -157,6 +166,8 @@ fn resolver_address_answers_truncation_errors_spoofing_and_timeouts() {
     );
     // CNAME followed inside the answer; the off-chain record is ignored.
     assert_eq!(lookup(&client, "alias.test"), Ok(ips(&["192.0.2.9"])));
+    let chain = async_std::task::block_on(client.lookup_chain("alias.test")).unwrap();
+    assert_eq!(chain.aliases, ["target.test"]);
     // Truncated over UDP: asked again over TCP.
     assert_eq!(lookup(&client, "big.test"), Ok(ips(&["192.0.2.7"])));
     assert!(server.tcp_queries.load(Ordering::SeqCst) >= 1);
@@ -208,4 +219,39 @@ fn resolver_address_answers_truncation_errors_spoofing_and_timeouts() {
         async_std::task::block_on(resolver.lookup("alias.test")),
         Ok(ips(&["192.0.2.9"]))
     );
+}
+
+/// Issue 13, item 8: with `--resolver-address`, a name whose CNAME chain
+/// leads to a globally denied name (`*.internal` in the default ACL) is
+/// refused like that name, even with the address itself allowed; it used
+/// to be matched only as asked, and the internal address was dialled.
+#[test]
+fn a_cname_to_a_globally_denied_name_is_refused() {
+    if !in_private_netns("a_cname_to_a_globally_denied_name_is_refused") {
+        return;
+    }
+    let server = start_server();
+    let origin = Origin::echo();
+    let mut proxy = Proxy::start(&[
+        &format!("--resolver-address={}", server.addr),
+        &format!("--allow-address={}", origin.addr),
+        "--unsafe-allow-private-ranges",
+        "--log-level=debug",
+    ]);
+    let target = format!("cnameint.test:{}", origin.addr.port());
+    let (_s, head) = common::open_tunnel_at(proxy.addr, &target, b"");
+    assert!(head.starts_with("HTTP/1.1 403 "), "{head}");
+    assert!(head.contains("global deny list"), "{head}");
+    let line = proxy.wait_line(|l| l.contains("CANONICAL-PROXY-DECISION"));
+    assert!(
+        line.contains("alias (CNAME) of db.internal, which matched rule in global deny list"),
+        "{line}"
+    );
+    assert!(
+        line.contains("decision_reason=\"host matched rule in global deny list\""),
+        "{line}"
+    );
+    let chain = proxy.wait_line(|l| l.contains("followed CNAME chain"));
+    assert!(chain.contains("aliases=db.internal"), "{chain}");
+    assert_eq!(origin.accepted(), 0, "the aliased address was dialled");
 }

@@ -283,3 +283,59 @@ fn one_shot(addr: SocketAddr, request: &str) -> String {
     s.read_to_end(&mut all).expect("read to EOF");
     String::from_utf8_lossy(&all).into_owned()
 }
+
+/// Raise this test process's soft open-files limit to its hard limit (the
+/// test holds a thousand sockets).
+fn raise_own_nofile() {
+    use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
+    let now = getrlimit(Resource::Nofile);
+    let raised = Rlimit {
+        current: now.maximum,
+        maximum: now.maximum,
+    };
+    setrlimit(Resource::Nofile, raised).expect("raise RLIMIT_NOFILE");
+}
+
+/// Issue 13, item 3: idle connections to the metrics port that never send
+/// a byte cannot starve `/healthz`: the oldest is evicted when all slots are
+/// taken, and a silent peer is closed after a short head timeout (it was
+/// 64 slots, then every newcomer closed at once, for up to 60 s each).
+#[test]
+fn idle_connections_cannot_starve_the_health_check() {
+    if !in_private_netns("idle_connections_cannot_starve_the_health_check") {
+        return;
+    }
+    raise_own_nofile();
+    let (_proxy, metrics) = start_with_metrics(&[]);
+    let idle: Vec<TcpStream> = (0..1000)
+        .map(|_| TcpStream::connect(metrics).expect("connect to the metrics port"))
+        .collect();
+    for round in 0..3 {
+        let (ok, out, err) = curl(&[
+            "--max-time",
+            "5",
+            "-w",
+            "\n%{http_code}",
+            &format!("http://{metrics}/healthz"),
+        ]);
+        assert!(ok, "round {round}: /healthz did not answer: {err}");
+        assert!(
+            String::from_utf8_lossy(&out).ends_with("ok\n\n200"),
+            "round {round}: {}",
+            String::from_utf8_lossy(&out)
+        );
+    }
+    drop(idle);
+
+    // A peer that never sends a byte is closed by the head timeout.
+    let mut silent = TcpStream::connect(metrics).unwrap();
+    silent
+        .set_read_timeout(Some(std::time::Duration::from_secs(15)))
+        .unwrap();
+    let mut byte = [0u8; 1];
+    match silent.read(&mut byte) {
+        Ok(0) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+        other => panic!("a silent metrics connection was not closed: {other:?}"),
+    }
+}

@@ -302,6 +302,79 @@ fn tls_proxy(files: &Files, origin: &Origin, env: &[(&str, &str)]) -> Proxy {
     )
 }
 
+/// Issue 13, item 2, through the binary: root → intermediate → leaf
+/// `CN=authed`, the root's CRL (`--tls-crl-file`) revoking the
+/// intermediate. The leaf is refused in the handshake; a leaf of an
+/// intermediate that is not revoked gets role `authed`.
+#[test]
+fn a_client_of_a_revoked_intermediate_ca_is_refused() {
+    if !in_private_netns("a_client_of_a_revoked_intermediate_ca_is_refused") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let p = |path: &Path| path.display().to_string();
+    let root = Ca::new("Proxy Client Root");
+    let server = root.server();
+    let revoked_ca = root.intermediate("Revoked Intermediate", 31);
+    let good_ca = root.intermediate("Good Intermediate", 32);
+    let acl = "version: v1\nservices:\n  - name: authed\n    project: users\n    action: enforce\n    allowed_domains: [origin.test]\n";
+    let origin = Origin::http(ok_response);
+    let bundle = p(&write(
+        d,
+        "server.pem",
+        &format!("{}{}", server.cert, server.key),
+    ));
+    let ca = p(&write(d, "root.pem", &root.pem.cert));
+    let mut proxy = Proxy::start_with_env(
+        &[
+            &format!("--allow-address={}", origin.addr),
+            "--static-host=origin.test=127.0.0.1",
+            "--egress-acl-file",
+            &p(&write(d, "acl.yaml", acl)),
+            "--tls-server-bundle-file",
+            &bundle,
+            "--tls-client-ca-file",
+            &ca,
+            "--tls-crl-file",
+            &p(&write(d, "root-crl.pem", &root.crl(&[31]))),
+        ],
+        &[],
+    );
+    let url = format!("http://origin.test:{}/chain", origin.addr.port());
+    let proxy_url = format!("https://{}", proxy.addr);
+    let through = |issuer: &Ca, name: &str| {
+        let leaf = issuer.client_chain("authed", 7);
+        let cert = p(&write(d, &format!("{name}.pem"), &leaf.cert));
+        let key = p(&write(d, &format!("{name}.key"), &leaf.key));
+        curl(&[
+            "-x",
+            &proxy_url,
+            "--proxy-cacert",
+            &ca,
+            "--proxy-cert",
+            &cert,
+            "--proxy-key",
+            &key,
+            &url,
+        ])
+    };
+
+    let (ok, body, err) = through(&good_ca, "good");
+    assert!(ok, "a client of a good intermediate: {err}");
+    assert_eq!(String::from_utf8_lossy(&body), "hello from origin /chain");
+    let line = fields(&proxy.wait_msg("CANONICAL-PROXY-DECISION", 1));
+    assert_eq!(line["role"], "authed");
+
+    let (ok, body, err) = through(&revoked_ca, "revoked");
+    assert!(
+        !ok,
+        "a client of a revoked intermediate got through: {body:?}"
+    );
+    assert!(body.is_empty(), "{body:?} ({err})");
+    assert_eq!(origin.accepted(), 1, "the revoked chain reached the origin");
+}
+
 #[test]
 fn tls_client_certificate_names_the_role_and_bad_certificates_are_refused() {
     if !in_private_netns("tls_client_certificate_names_the_role_and_bad_certificates_are_refused") {

@@ -263,3 +263,46 @@ fn the_open_files_limit_is_raised_to_the_hard_limit() {
     );
     assert_eq!(proxy_nofile(proxy.child.id()), (4096, 4096));
 }
+
+/// Issue 13, item 5: SIGHUP with the ACL path turned into a FIFO (a read
+/// that never returns, like a hung network mount) must not keep SIGTERM
+/// from draining, and the reload gives up within its time limit keeping
+/// the old ACL.
+#[test]
+fn a_reload_stuck_on_a_fifo_never_delays_a_drain() {
+    if !in_private_netns("a_reload_stuck_on_a_fifo_never_delays_a_drain") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let acl = dir.path().join("acl.yaml");
+    let open = "version: v1\nservices:\n  - name: authed\n    project: p\n    action: open\n";
+    let acl_arg = format!("--egress-acl-file={}", acl.display());
+    let fifo = |acl: &std::path::Path| {
+        let _ = std::fs::remove_file(acl);
+        let made = Command::new("mkfifo").arg(acl).status().expect("mkfifo");
+        assert!(made.success(), "mkfifo failed");
+    };
+
+    std::fs::write(&acl, open).unwrap();
+    let mut proxy = Proxy::start(&[&acl_arg]);
+    fifo(&acl);
+    proxy.signal("HUP");
+    proxy.signal("TERM");
+    proxy.wait_line(|l| l.contains("shutting down: draining connections"));
+    let status = proxy.wait_exit();
+    assert!(status.success(), "exit status {status:?}");
+
+    std::fs::remove_file(&acl).unwrap();
+    std::fs::write(&acl, open).unwrap();
+    let origin = Origin::http(|_| b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok".to_vec());
+    let mut proxy = Proxy::start(&[&acl_arg, &format!("--allow-address={}", origin.addr)]);
+    fifo(&acl);
+    proxy.signal("HUP");
+    let err = proxy.wait_line(|l| l.contains("ACL reload failed"));
+    assert!(err.contains("not read within 5s"), "{err}");
+    // The old ACL is still in force and the proxy still serves.
+    let (ok, body, stderr) = curl_via(&proxy, &[], &format!("http://{}/", origin.addr));
+    assert!(ok && body == b"ok", "{stderr}");
+    proxy.signal("TERM");
+    assert!(proxy.wait_exit().success());
+}

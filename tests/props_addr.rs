@@ -214,13 +214,15 @@ fn self_endpoints() -> impl Strategy<Value = SelfEndpoints> {
             0..3,
         ),
         prop::option::of(ip_addr()),
+        prop::collection::vec(ip_addr(), 0..4),
     )
-        .prop_map(|(listen, local_ip)| SelfEndpoints {
+        .prop_map(|(listen, local_ip, local_addresses)| SelfEndpoints {
             listen: listen
                 .into_iter()
                 .map(|(ip, p)| SocketAddr::new(ip, p))
                 .collect(),
             local_ip,
+            local_addresses: local_addresses.into(),
         })
 }
 
@@ -252,10 +254,10 @@ fn embeddings(a: Ipv4Addr) -> Vec<(Ipv6Addr, Option<EmbeddingKind>)> {
     ]
 }
 
-const NOBODY: SelfEndpoints = SelfEndpoints {
-    listen: Vec::new(),
-    local_ip: None,
-};
+/// No listeners at all: nothing is a self connection.
+fn nobody() -> SelfEndpoints {
+    SelfEndpoints::default()
+}
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(2000))]
@@ -264,7 +266,7 @@ proptest! {
     #[test]
     fn default_policy_matches_oracle(ip in ip_addr(), port in port(), unsafe_private in any::<bool>()) {
         let p = AddressPolicy { unsafe_allow_private_ranges: unsafe_private, ..AddressPolicy::default() };
-        let got = p.classify(SocketAddr::new(ip, port), &NOBODY);
+        let got = p.classify(SocketAddr::new(ip, port), &nobody());
         let want = oracle(ip, unsafe_private);
         prop_assert_eq!(got, want, "{}", ip);
         prop_assert_eq!(got.allows(), want.allows());
@@ -298,8 +300,8 @@ proptest! {
         prop_assert_eq!(plain, as_mapped, "{}", a);
         let d = AddressPolicy::default();
         prop_assert_eq!(
-            d.classify(SocketAddr::new(IpAddr::V4(a), port), &NOBODY),
-            d.classify(SocketAddr::new(mapped(a), port), &NOBODY)
+            d.classify(SocketAddr::new(IpAddr::V4(a), port), &nobody()),
+            d.classify(SocketAddr::new(mapped(a), port), &nobody())
         );
     }
 
@@ -319,9 +321,9 @@ proptest! {
         let user = AddressPolicy::new(allow, deny, false);
         let default = AddressPolicy::default();
         for p in [&default, &user] {
-            let plain = p.classify(SocketAddr::new(IpAddr::V4(a), 443), &NOBODY);
+            let plain = p.classify(SocketAddr::new(IpAddr::V4(a), 443), &nobody());
             for (six, kind) in embeddings(a) {
-                let got = p.classify(SocketAddr::new(IpAddr::V6(six), 443), &NOBODY);
+                let got = p.classify(SocketAddr::new(IpAddr::V6(six), 443), &nobody());
                 if !plain.allows() {
                     prop_assert!(!got.allows(), "{} embeds denied {} but got {:?}", six, a, got);
                 }
@@ -378,6 +380,12 @@ proptest! {
         prop_assert_eq!(normalised.classify(dst, &me), got);
         for l in &me.listen {
             prop_assert_eq!(p.classify(*l, &me), DenySelfConnection);
+            // A wildcard listener answers on every local interface address.
+            if l.ip().is_unspecified() {
+                for a in me.local_addresses.iter() {
+                    prop_assert_eq!(p.classify(SocketAddr::new(*a, l.port()), &me), DenySelfConnection);
+                }
+            }
         }
     }
 }

@@ -7,7 +7,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use proptest::prelude::*;
 use smokescreen::core::framing::{encode_chunk_header, ChunkedDecoder, LAST_CHUNK};
 use smokescreen::core::head::{
-    parse_request, parse_response, BodyFraming, HeadLimits, RequestForm, Version,
+    parse_request, parse_response, BodyFraming, HeadLimits, RequestForm, RequestParser, Version,
 };
 use smokescreen::core::target::{normalise_host, parse_absolute_uri, parse_connect_target, Host};
 
@@ -96,6 +96,32 @@ proptest! {
         let _ = parse_request(&bytes, &HeadLimits::default());
         let _ = parse_request(&bytes, &small_limits());
         let _ = parse_response(&bytes, &small_limits(), false);
+    }
+
+    /// A head fed to one `RequestParser` in pieces (any split, including
+    /// CRLF pairs and leading empty lines cut in half) gets, at every
+    /// step, exactly what `parse_request` says about the bytes so far, and
+    /// no byte is examined twice.
+    #[test]
+    fn incremental_parsing_matches_whole_parsing(
+        text in "(\r\n){0,2}\r?(GET|CONNECT|POST) [ -~]{0,30}( HTTP/1\\.[01])?(\r?\n[ -~\t\x00]{0,20}){0,5}(\r\n)?\r?\n?(\r\n)?",
+        cuts in prop::collection::vec(1usize..12, 1..60),
+        small in any::<bool>(),
+    ) {
+        let limits = if small { small_limits() } else { HeadLimits::default() };
+        let bytes = text.as_bytes();
+        let mut parser = RequestParser::default();
+        let mut end = 0;
+        for step in cuts.iter().cycle() {
+            end = (end + step).min(bytes.len());
+            let prefix = &bytes[..end];
+            let got = parser.parse(prefix, &limits);
+            prop_assert_eq!(&got, &parse_request(prefix, &limits), "prefix {:?}", String::from_utf8_lossy(prefix));
+            prop_assert!(parser.examined() <= end, "examined {} of {}", parser.examined(), end);
+            if !matches!(got, Ok(None)) || end == bytes.len() {
+                break;
+            }
+        }
     }
 
     #[test]

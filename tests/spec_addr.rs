@@ -44,11 +44,24 @@ struct Me {
     #[serde(default)]
     listen: Vec<String>,
     local_ip: Option<String>,
+    /// Every address of every local interface.
+    #[serde(default)]
+    local_addresses: Vec<String>,
 }
 
 fn ranges(list: &[String]) -> Result<Vec<UserRange>, String> {
     list.iter()
         .map(|s| s.parse::<UserRange>().map_err(|e| e.to_string()))
+        .collect()
+}
+
+/// Every entry of a list field, or the first that does not parse.
+fn parse_all<T: std::str::FromStr>(what: &str, list: &[String]) -> Result<Vec<T>, String>
+where
+    T::Err: std::fmt::Display,
+{
+    list.iter()
+        .map(|s| s.parse::<T>().map_err(|e| format!("{what} {s:?}: {e}")))
         .collect()
 }
 
@@ -80,14 +93,7 @@ fn inputs(c: &Case) -> Result<(SocketAddr, AddressPolicy, AddressPolicy, SelfEnd
         unsafe_allow_private_ranges: unsafe_private,
     };
     let policy = AddressPolicy::new(allow, deny, unsafe_private);
-    let listen =
-        c.me.listen
-            .iter()
-            .map(|s| {
-                s.parse::<SocketAddr>()
-                    .map_err(|e| format!("listen {s:?}: {e}"))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+    let listen: Vec<SocketAddr> = parse_all("listen", &c.me.listen)?;
     let local_ip = match &c.me.local_ip {
         Some(s) => Some(
             s.parse::<IpAddr>()
@@ -95,7 +101,13 @@ fn inputs(c: &Case) -> Result<(SocketAddr, AddressPolicy, AddressPolicy, SelfEnd
         ),
         None => None,
     };
-    Ok((dst, policy, raw, SelfEndpoints { listen, local_ip }))
+    let local_addresses: Vec<IpAddr> = parse_all("local_addresses", &c.me.local_addresses)?;
+    let me = SelfEndpoints {
+        listen,
+        local_ip,
+        local_addresses: local_addresses.into(),
+    };
+    Ok((dst, policy, raw, me))
 }
 
 #[test]

@@ -45,6 +45,9 @@ struct Case {
     /// The resolver's failure: `no_such_host`, `server_misbehaving` or
     /// `timeout`, optionally `@SERVER` (the DNS server asked).
     dns_error: Option<String>,
+    /// The names the answer's CNAME chain led through.
+    #[serde(default)]
+    aliases: Vec<String>,
     /// `cert` (the certificate alone) or `cert+password` (both required).
     mtls: Option<String>,
     /// The connection's verified client certificate.
@@ -76,6 +79,7 @@ struct Expect {
     project: Option<String>,
     allow: Option<bool>,
     enforce_would_deny: Option<bool>,
+    spends_budget: Option<bool>,
 }
 
 /// What actually happened, normalised for comparison.
@@ -91,6 +95,7 @@ struct Got {
     project: Option<String>,
     allow: Option<bool>,
     enforce_would_deny: Option<bool>,
+    spends_budget: Option<bool>,
 }
 
 fn run(case: &Case, acls: &BTreeMap<String, String>) -> Result<Got, String> {
@@ -147,32 +152,39 @@ fn run(case: &Case, acls: &BTreeMap<String, String>) -> Result<Got, String> {
     let me = SelfEndpoints {
         listen: case.listen.clone(),
         local_ip: None,
+        ..SelfEndpoints::default()
     };
     let cert = case.cert.as_ref().map(|c| ClientCert {
         common_name: c.cn.clone(),
         organization_unit: c.ou.clone(),
     });
-    let outcome =
-        decision::before_dns_for(&policy, target, proxy_type, &head.headers, cert.as_ref())
-            .and_then(|pending| {
-                let literal;
-                let failure;
-                let answers: Result<&[IpAddr], &LookupError> = match &pending.lookup {
-                    decision::Lookup::Literal(ip) => {
-                        literal = [*ip];
-                        Ok(&literal)
-                    }
-                    decision::Lookup::Name(name) => match (&case.answers, &case.dns_error) {
-                        (_, Some(e)) => {
-                            failure = dns_failure(name, e);
-                            Err(&failure)
-                        }
-                        (Some(a), None) => Ok(a.as_slice()),
-                        (None, None) => Ok(&[]),
-                    },
-                };
-                decision::after_dns(&policy, pending.clone(), answers, &me)
-            });
+    let first = decision::before_dns_for(&policy, target, proxy_type, &head.headers, cert.as_ref());
+    got.spends_budget = Some(decision::spends_request_budget(&first));
+    let outcome = first.and_then(|pending| {
+        let literal;
+        let failure;
+        let answers: Result<&[IpAddr], &LookupError> = match &pending.lookup {
+            decision::Lookup::Literal(ip) => {
+                literal = [*ip];
+                Ok(&literal)
+            }
+            decision::Lookup::Name(name) => match (&case.answers, &case.dns_error) {
+                (_, Some(e)) => {
+                    failure = dns_failure(name, e);
+                    Err(&failure)
+                }
+                (Some(a), None) => Ok(a.as_slice()),
+                (None, None) => Ok(&[]),
+            },
+        };
+        let pending = match (&pending.lookup, answers) {
+            (decision::Lookup::Name(_), Ok(_)) => {
+                decision::aliases_checked(&policy, pending.clone(), &case.aliases)?
+            }
+            _ => pending.clone(),
+        };
+        decision::after_dns(&policy, pending, answers, &me)
+    });
     let facts = RequestFacts::from_headers(
         "id".into(),
         Client::plain("127.0.0.1:1".parse().unwrap()),
@@ -243,6 +255,7 @@ fn check(case: &Case, got: &Got) -> Vec<String> {
     cmp!(project);
     cmp!(allow);
     cmp!(enforce_would_deny);
+    cmp!(spends_budget);
     if let Some(want) = &e.rejected {
         if &got.rejected != want {
             bad.push(format!("rejected: want {want:?}, got {:?}", got.rejected));

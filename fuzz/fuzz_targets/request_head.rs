@@ -6,13 +6,16 @@
 //!   other bytes after it, parses the same (the shell reads heads as they arrive);
 //! - any strict prefix of a complete head is "need more bytes";
 //! - an error is final: more bytes never turn it into something else;
+//! - fed in pieces to one `RequestParser` (as the shell does after each
+//!   read), the verdict is the same as parsing the bytes whole;
 //! - tighter limits only ever add `HeadTooLarge` / `TooManyHeaders`;
 //! - what was accepted obeys the framing rules (tchar names, no CL with TE, ...).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use smokescreen::core::head::{
-    parse_request, parse_response, BodyFraming, HeadError, HeadLimits, RequestForm, Version,
+    parse_request, parse_response, BodyFraming, HeadError, HeadLimits, RequestForm,
+    RequestParser, Version,
 };
 
 fn is_tchar(b: u8) -> bool {
@@ -22,6 +25,21 @@ fn is_tchar(b: u8) -> bool {
 fn check_request(data: &[u8]) {
     let limits = HeadLimits::default();
     let full = parse_request(data, &limits);
+
+    // Split reads (pieces of 1 to 13 bytes) reach the same verdict, and
+    // no byte is examined twice.
+    let mut parser = RequestParser::default();
+    let (mut end, mut step) = (0, 1);
+    let incremental = loop {
+        end = (end + step).min(data.len());
+        step = step % 13 + 1;
+        match parser.parse(&data[..end], &limits) {
+            Ok(None) if end < data.len() => continue,
+            other => break other,
+        }
+    };
+    assert_eq!(incremental, full, "split reads changed the verdict");
+    assert!(parser.examined() <= end, "a byte was examined twice");
 
     // Errors are final and a complete head does not depend on what follows.
     let mut longer = data.to_vec();

@@ -5,6 +5,7 @@
 use std::cmp::Ordering;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
 
 use ipnet::IpNet;
 
@@ -105,18 +106,27 @@ impl std::str::FromStr for UserRange {
 }
 
 /// The proxy's own endpoints, so it can refuse to connect to itself.
+///
+/// A wildcard listener answers on every address of every local interface,
+/// so the shell supplies them all (enumerated at start and kept current):
+/// without them an allow rule (or `--unsafe-allow-private-ranges`) covering
+/// one of the host's own addresses would let a client reach the metrics
+/// page, or nest proxy-to-proxy tunnels until descriptors run out.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SelfEndpoints {
     /// Every address the proxy listens on (proxy and metrics listeners).
     pub listen: Vec<SocketAddr>,
     /// The local address the client's connection arrived on, if known.
     pub local_ip: Option<IpAddr>,
+    /// Every address of every local interface (IPv4 and IPv6).
+    pub local_addresses: Arc<[IpAddr]>,
 }
 
 impl SelfEndpoints {
     /// Whether `ip:port` (already canonical, see [`canonical_ip`]) reaches one
     /// of our own listeners. A wildcard listener answers on loopback, on the
-    /// wildcard address itself and on the address the client reached us on.
+    /// wildcard address itself, on the address the client reached us on and
+    /// on every local interface address.
     fn is_self(&self, ip: IpAddr, port: u16) -> bool {
         let local = self.local_ip.map(canonical_ip);
         self.listen.iter().any(|l| {
@@ -126,8 +136,15 @@ impl SelfEndpoints {
             let lip = canonical_ip(l.ip());
             lip == ip
                 || (lip.is_unspecified()
-                    && (ip.is_loopback() || ip.is_unspecified() || local == Some(ip)))
+                    && (ip.is_loopback()
+                        || ip.is_unspecified()
+                        || local == Some(ip)
+                        || self.is_local_address(ip)))
         })
+    }
+
+    fn is_local_address(&self, ip: IpAddr) -> bool {
+        self.local_addresses.iter().any(|&a| canonical_ip(a) == ip)
     }
 }
 

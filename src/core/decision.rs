@@ -262,6 +262,51 @@ fn acl_step(
     })
 }
 
+/// Between the lookup and step two: every name the resolver's CNAME chain
+/// led through (`aliases`, from [`crate::core::dns::Answer`]) is matched
+/// against the ACL's global deny list, as the asked name was in step one;
+/// `cnameint.test CNAME db.internal` is refused like `db.internal` itself.
+pub fn aliases_checked(
+    policy: &Policy,
+    pending: Pending,
+    aliases: &[String],
+) -> Result<Pending, Box<Refusal>> {
+    let Some(acl) = &policy.acl else {
+        return Ok(pending);
+    };
+    let Some(alias) = aliases.iter().find(|a| acl.globally_denied(a)) else {
+        return Ok(pending);
+    };
+    let Pending {
+        target,
+        mut verdicts,
+        ..
+    } = pending;
+    let reason = acl::Reason::GlobalDenyList.to_string();
+    verdicts.acl_allowed = false;
+    verdicts.enforce_would_deny = true;
+    verdicts.reason = reason.clone();
+    Err(Box::new(Refusal {
+        kind: RefusalKind::Acl,
+        message: denied_message(&target.requested, &reason),
+        verdicts,
+        error: Some(format!(
+            "{} is an alias (CNAME) of {alias}, which matched rule in global deny list",
+            target.requested
+        )),
+        dst: None,
+        rejected: Vec::new(),
+    }))
+}
+
+/// Whether a request with this step-one outcome spends the request rate
+/// and concurrency budget. Only requests with a role do: a 407 (no or
+/// wrong credentials) is answered at once and costs the limits nothing,
+/// so unauthenticated noise cannot starve authenticated clients.
+pub fn spends_request_budget(first: &Result<Pending, Box<Refusal>>) -> bool {
+    !matches!(first, Err(r) if matches!(r.kind, RefusalKind::Role(_)))
+}
+
 /// Step two: classify every answer and pick the first allowed address.
 /// `answers` is the literal for [`Lookup::Literal`], or the resolver's answer
 /// (`Err` carries the resolver's error text).

@@ -39,8 +39,13 @@ impl QueryType {
 /// What a response means for the lookup.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Answer {
-    /// The addresses the name has (possibly none: NOERROR/NODATA).
-    Addresses(Vec<IpAddr>),
+    /// The addresses the name has (possibly none: NOERROR/NODATA), and the
+    /// names the CNAME chain led through to them (without the name asked,
+    /// lowercase, no trailing dot), so the caller can judge each one.
+    Addresses {
+        ips: Vec<IpAddr>,
+        aliases: Vec<String>,
+    },
     /// The answer did not fit in UDP: ask again over TCP.
     Truncated,
 }
@@ -144,14 +149,26 @@ pub fn parse_response(
         ResponseCode::ServFail => return Err(DnsError::ServerFailure),
         other => return Err(DnsError::Rcode(other.to_string())),
     }
-    Ok(Answer::Addresses(addresses_for(&message, want, qtype)))
+    let (ips, aliases) = addresses_for(&message, want, qtype);
+    Ok(Answer::Addresses { ips, aliases })
+}
+
+/// A name as the ACL sees it: lowercase ASCII, no trailing dot.
+fn host_text(name: &Name) -> String {
+    name.to_ascii().trim_end_matches('.').to_ascii_lowercase()
 }
 
 /// Follow the CNAME chain from `name` through the answer section and
-/// collect the addresses of the final name. Records for other names are
-/// ignored: a server cannot smuggle in addresses for names we did not ask.
-fn addresses_for(message: &Message, mut name: Name, qtype: QueryType) -> Vec<IpAddr> {
+/// collect the addresses of the final name, and every name followed to get
+/// there. Records for other names are ignored: a server cannot smuggle in
+/// addresses for names we did not ask.
+fn addresses_for(
+    message: &Message,
+    mut name: Name,
+    qtype: QueryType,
+) -> (Vec<IpAddr>, Vec<String>) {
     let mut out = Vec::new();
+    let mut aliases: Vec<String> = Vec::new();
     for _ in 0..=MAX_CNAME_CHAIN {
         let mut next = None;
         for record in message.answers.iter().filter(|r| r.name == name) {
@@ -166,11 +183,17 @@ fn addresses_for(message: &Message, mut name: Name, qtype: QueryType) -> Vec<IpA
             }
         }
         match next {
-            Some(target) if out.is_empty() => name = target,
+            Some(target) if out.is_empty() => {
+                let text = host_text(&target);
+                if !aliases.contains(&text) {
+                    aliases.push(text);
+                }
+                name = target;
+            }
             _ => break,
         }
     }
-    out
+    (out, aliases)
 }
 
 fn push_unique(out: &mut Vec<IpAddr>, ip: IpAddr) {
@@ -289,10 +312,10 @@ mod tests {
         );
         assert_eq!(
             parse_response(&bytes(&m), 7, "WWW.example.com", QueryType::A),
-            Ok(Answer::Addresses(vec![
-                "192.0.2.10".parse().unwrap(),
-                "192.0.2.11".parse().unwrap()
-            ]))
+            Ok(Answer::Addresses {
+                ips: vec!["192.0.2.10".parse().unwrap(), "192.0.2.11".parse().unwrap()],
+                aliases: vec!["edge.example.net".into(), "pop.example.org".into()],
+            })
         );
     }
 
@@ -309,7 +332,10 @@ mod tests {
         );
         assert_eq!(
             parse_response(&bytes(&m), 7, "a.example", QueryType::A),
-            Ok(Answer::Addresses(vec![]))
+            Ok(Answer::Addresses {
+                ips: vec![],
+                aliases: vec!["b.example".into(), "a.example".into()],
+            })
         );
     }
 

@@ -10,6 +10,7 @@
 
 use std::fmt;
 
+use crate::core::head_scan::{HeadScanner, Kind, Scan};
 use crate::core::target::{
     parse_absolute_uri, parse_connect_target, AbsoluteUri, Target, TargetError,
 };
@@ -289,98 +290,6 @@ impl HeadError {
     }
 }
 
-/// Which start line a head begins with.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    Request,
-    Response,
-}
-
-/// Where the parts of a complete, pre-validated head are.
-struct Scan {
-    /// Start of the start line (after ignored leading empty lines).
-    start: usize,
-    /// Index of the CR ending the start line.
-    start_line_end: usize,
-    /// Number of field lines.
-    fields: usize,
-    /// Through the final CRLF CRLF.
-    head_len: usize,
-}
-
-/// Walk the head byte by byte, refusing the first violation, validating each
-/// line as soon as it is complete. `Ok(None)`: no end of head yet.
-fn scan(buf: &[u8], limits: &HeadLimits, kind: Kind) -> Result<Option<Scan>, HeadError> {
-    let mut start = 0;
-    if kind == Kind::Request {
-        // RFC 9112 §2.2: a server SHOULD ignore empty lines before the request line.
-        while buf.get(start..start + 2) == Some(b"\r\n") {
-            start += 2;
-        }
-        // The skipped lines count towards the limit too: otherwise a client
-        // sending only CRLFs would grow the buffer without bound (found by
-        // the request_head fuzz target).
-        if start > limits.max_head_bytes {
-            return Err(HeadError::HeadTooLarge);
-        }
-    }
-    let mut line_start = start;
-    let mut start_line_end = None;
-    let mut fields = 0usize;
-    let mut prev = None;
-    for (i, &b) in buf.iter().enumerate().skip(start) {
-        if i >= limits.max_head_bytes {
-            return Err(HeadError::HeadTooLarge);
-        }
-        match b {
-            0 => return Err(HeadError::Nul),
-            b'\r' => match buf.get(i + 1) {
-                Some(b'\n') | None => {}
-                Some(_) => return Err(HeadError::BareCr),
-            },
-            b'\n' => {
-                if prev != Some(b'\r') {
-                    return Err(HeadError::BareLf);
-                }
-                let end = i - 1;
-                let line = buf.get(line_start..end).unwrap_or_default();
-                match start_line_end {
-                    None => {
-                        match kind {
-                            Kind::Request => request_line(line).map(|_| ())?,
-                            Kind::Response => status_line(line).map(|_| ())?,
-                        }
-                        start_line_end = Some(end);
-                    }
-                    Some(start_line_end) if line.is_empty() => {
-                        return Ok(Some(Scan {
-                            start,
-                            start_line_end,
-                            fields,
-                            head_len: i + 1,
-                        }));
-                    }
-                    Some(_) => {
-                        check_field_line(line)?;
-                        fields += 1;
-                        if fields > limits.max_headers {
-                            return Err(HeadError::TooManyHeaders);
-                        }
-                    }
-                }
-                line_start = i + 1;
-            }
-            _ => {}
-        }
-        prev = Some(b);
-    }
-    // Reached only without an end of head, e.g. after a flood of empty lines.
-    if buf.len() > limits.max_head_bytes {
-        return Err(HeadError::HeadTooLarge);
-    }
-    Ok(None)
-}
-
 /// RFC 9110 tchar.
 fn is_tchar(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
@@ -401,7 +310,7 @@ fn trim_ows(mut s: &[u8]) -> &[u8] {
     s
 }
 
-fn check_field_line(line: &[u8]) -> Result<(), HeadError> {
+pub(crate) fn check_field_line(line: &[u8]) -> Result<(), HeadError> {
     if matches!(line.first(), Some(b' ' | b'\t')) {
         return Err(HeadError::ObsFold);
     }
@@ -423,7 +332,7 @@ fn check_field_line(line: &[u8]) -> Result<(), HeadError> {
 }
 
 /// `method SP request-target SP HTTP-version`, single spaces.
-fn request_line(line: &[u8]) -> Result<(&str, &str, Version), HeadError> {
+pub(crate) fn request_line(line: &[u8]) -> Result<(&str, &str, Version), HeadError> {
     let parts: Vec<&[u8]> = line.split(|&b| b == b' ').collect();
     let method = parts.first().copied().unwrap_or_default();
     if method.is_empty() || !method.iter().all(|&b| is_tchar(b)) {
@@ -458,7 +367,7 @@ fn parse_version(v: &[u8]) -> Result<Version, HeadError> {
 
 /// `HTTP-version SP 3DIGIT [SP reason]`. The space before an empty reason
 /// may be missing: the reason is ignored anyway, so this guess is harmless.
-fn status_line(line: &[u8]) -> Result<(Version, u16, String), HeadError> {
+pub(crate) fn status_line(line: &[u8]) -> Result<(Version, u16, String), HeadError> {
     let (version, rest) = match line.iter().position(|&b| b == b' ') {
         Some(sp) => (
             line.get(..sp).unwrap_or_default(),
@@ -582,12 +491,51 @@ fn te_ends_chunked<'a>(values: impl Iterator<Item = &'a [u8]>) -> Result<bool, H
 
 /// Parse a request head from the start of `buf`. `Ok(None)`: need more bytes.
 pub fn parse_request(buf: &[u8], limits: &HeadLimits) -> Result<Option<RequestHead>, HeadError> {
-    let Some(scan) = scan(buf, limits, Kind::Request)? else {
-        return Ok(None);
-    };
+    RequestParser::default().parse(buf, limits)
+}
+
+/// [`parse_request`] for a head that arrives in pieces: give it the same
+/// growing buffer after every read. Only bytes it has not seen are
+/// examined, so the total work is linear in the head's size however it is
+/// split (re-parsing from the start after every one-byte read was
+/// quadratic, and cost the proxy CPU before authentication).
+#[derive(Clone, Debug)]
+pub struct RequestParser {
+    scanner: HeadScanner,
+}
+
+impl Default for RequestParser {
+    fn default() -> Self {
+        RequestParser {
+            scanner: HeadScanner::new(Kind::Request),
+        }
+    }
+}
+
+impl RequestParser {
+    /// `buf` must start with the bytes given before (it may only grow).
+    pub fn parse(
+        &mut self,
+        buf: &[u8],
+        limits: &HeadLimits,
+    ) -> Result<Option<RequestHead>, HeadError> {
+        match self.scanner.scan(buf, limits)? {
+            Some(scan) => request_head(buf, &scan).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Bytes examined so far, over every call (the scanner's work).
+    pub fn examined(&self) -> usize {
+        self.scanner.examined()
+    }
+}
+
+/// The request head of a complete, pre-validated scan.
+fn request_head(buf: &[u8], scan: &Scan) -> Result<RequestHead, HeadError> {
     let line = buf.get(scan.start..scan.start_line_end).unwrap_or_default();
     let (method, target, version) = request_line(line)?;
-    let headers = scanned_fields(buf, &scan)?;
+    let headers = scanned_fields(buf, scan)?;
 
     if headers.get_all("host").count() > 1 {
         return Err(HeadError::MultipleHost);
@@ -605,14 +553,14 @@ pub fn parse_request(buf: &[u8], limits: &HeadLimits) -> Result<Option<RequestHe
     } else {
         RequestForm::Absolute(parse_absolute_uri(target)?)
     };
-    Ok(Some(RequestHead {
+    Ok(RequestHead {
         method: method.to_string(),
         form,
         version,
         headers,
         body,
         head_len: scan.head_len,
-    }))
+    })
 }
 
 /// RFC 9112 §6.3 for requests, refusing every ambiguous case.
@@ -645,7 +593,7 @@ pub fn parse_response(
     limits: &HeadLimits,
     request_was_head: bool,
 ) -> Result<Option<ResponseHead>, HeadError> {
-    let Some(scan) = scan(buf, limits, Kind::Response)? else {
+    let Some(scan) = HeadScanner::new(Kind::Response).scan(buf, limits)? else {
         return Ok(None);
     };
     let line = buf.get(scan.start..scan.start_line_end).unwrap_or_default();
@@ -702,6 +650,28 @@ mod tests {
             assert_eq!(req(&full[..cut]), Ok(None), "cut at {cut}");
         }
         assert!(matches!(req(full), Ok(Some(_))));
+    }
+
+    /// A 12 KB head trickled one byte per read: every byte is examined
+    /// once (re-parsing from the start examined ~72 million).
+    #[test]
+    fn a_trickled_head_is_scanned_once() {
+        let mut head = String::from("GET http://example.com/ HTTP/1.1\r\nHost: example.com\r\n");
+        while head.len() < 12 * 1024 {
+            head.push_str("X-Padding: abcdefghijklmnopqrstuvwxyz0123456789\r\n");
+        }
+        head.push_str("\r\n");
+        let limits = HeadLimits {
+            max_head_bytes: 1 << 20,
+            max_headers: 1000,
+        };
+        let mut parser = RequestParser::default();
+        for end in 1..head.len() {
+            assert_eq!(parser.parse(&head.as_bytes()[..end], &limits), Ok(None));
+        }
+        let parsed = parser.parse(head.as_bytes(), &limits).unwrap().unwrap();
+        assert_eq!(parsed.head_len, head.len());
+        assert_eq!(parser.examined(), head.len());
     }
 
     #[test]

@@ -267,5 +267,13 @@ mod tests {
             for _ in 0..burst { prop_assert!(b.try_take(later)); }
             prop_assert!(!b.try_take(later));
         }
+
+        /// `connections_fitting` is the largest count `fds_needed` fits in.
+        #[test]
+        fn connections_fitting_inverts_fds_needed(nofile in 0u64..10_000_000) {
+            let fits = connections_fitting(nofile);
+            prop_assert!(nofile < FD_RESERVE || fds_needed(fits as usize) <= nofile);
+            prop_assert!(fds_needed(fits as usize + 1) > nofile);
+        }
     }
 }

@@ -16,9 +16,9 @@ pub mod transport;
 // Old flat paths, kept while branches written against them are merged.
 pub use front::{proxy_header, stream, tls};
 pub use http::forward;
-pub use observe::{logging, metrics};
+pub use observe::{logging, metrics, slots};
 pub use resolve::dns;
-pub use serve::{connection, limits, listener, signals, state};
+pub use serve::{connection, interfaces, limits, listener, signals, state};
 pub use transport::{io, net, pool, splice, tunnel};
 
 use crate::config::acl_source::AclSource;
@@ -134,7 +134,7 @@ pub fn start(config: Config) -> i32 {
             max_concurrent_connect_tunnels: config.limits.max_concurrent_connect_tunnels,
         },
     };
-    limits::check_fd_budget(config.limits.max_connections);
+    limits::raise_open_files_limit(config.limits.max_connections);
     let metrics_config = config.metrics.clone();
     let params = listener::ServerParams {
         listen: config.listen,

@@ -83,7 +83,7 @@ fn finish(config: Config, env: &dyn Fn(&str) -> Option<String>) -> Result<Loaded
     Ok(Loaded {
         me: SelfEndpoints {
             listen,
-            local_ip: None,
+            ..SelfEndpoints::default()
         },
         config,
         policy,

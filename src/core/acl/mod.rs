@@ -429,6 +429,13 @@ impl Acl {
         }
     }
 
+    /// Whether `host` (normalised as in [`Acl::decide`]) matches the global
+    /// deny list: used for every name a CNAME chain leads through, which
+    /// must not reach what the list keeps out by asking under another name.
+    pub fn globally_denied(&self, host: &str) -> bool {
+        canonical_host(host).is_some_and(|h| self.global_deny.matches(&h))
+    }
+
     pub fn global_deny_list(&self) -> impl Iterator<Item = &str> {
         self.global_deny.entries()
     }

@@ -15,7 +15,7 @@
 //! keep working. The whole list is in `docs/operations.md`.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -34,6 +34,7 @@ use crate::core::decision::{Approved, Pending, Policy, Refusal, RefusalKind};
 use crate::core::record::Level;
 use crate::shell::logging::{self, emit};
 use crate::shell::serve::StartError;
+use crate::shell::slots::Slots;
 use crate::shell::tunnel::TunnelStats;
 
 /// Paths that answer the health check (ours, and Smokescreen's spelling).
@@ -42,8 +43,9 @@ pub const HEALTH_PATHS: [&str; 2] = ["/healthz", "/healthcheck"];
 /// The OpenMetrics content type `prometheus-client` produces.
 const OPENMETRICS_CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
-/// Scrapers are few; more concurrent connections than this on the metrics
-/// port are closed at once rather than given a task each.
+/// Scrapers are few; past this many concurrent connections on the metrics
+/// port, each new one evicts the oldest (`shell::slots`), so idle peers
+/// cannot lock out the health check.
 const MAX_METRICS_CONNECTIONS: usize = 64;
 
 /// Every address rule, so each counter exists (at 0) from the start.
@@ -493,7 +495,7 @@ pub async fn start(config: &MetricsConfig) -> Result<SocketAddr, StartError> {
 }
 
 async fn serve(listener: TcpListener, endpoint: Arc<str>) {
-    let open = Arc::new(AtomicUsize::new(0));
+    let slots = Slots::new(MAX_METRICS_CONNECTIONS);
     loop {
         let stream = match listener.accept().await {
             Ok((stream, _)) => stream,
@@ -506,22 +508,21 @@ async fn serve(listener: TcpListener, endpoint: Arc<str>) {
                 continue;
             }
         };
-        if open.load(Ordering::Relaxed) >= MAX_METRICS_CONNECTIONS {
-            continue; // dropped: closed at once
-        }
-        open.fetch_add(1, Ordering::Relaxed);
-        let open = Arc::clone(&open);
+        let slot = slots.take();
         let endpoint = Arc::clone(&endpoint);
         runtime::spawn(async move {
-            serve_one(stream, endpoint).await;
-            open.fetch_sub(1, Ordering::Relaxed);
+            let closer = stream.clone();
+            futures_lite::future::or(serve_one(stream, endpoint), slot.evicted()).await;
+            let _ = closer.shutdown(std::net::Shutdown::Both);
+            drop(slot);
         });
     }
 }
 
-/// How long a metrics connection may take to send a request head (async-h1's
-/// own default when it served the whole connection).
-const HEAD_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a metrics connection may take to send a request head, from
+/// its first byte or the end of the previous answer: a scraper or health
+/// check sends its request at once, so an idle peer is closed quickly.
+const HEAD_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Most request-body bytes read and discarded before the connection closes.
 const MAX_DISCARD: u64 = 64 * 1024;

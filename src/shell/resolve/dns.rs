@@ -17,6 +17,7 @@ use crate::shell::runtime::{self, ReadExt as _, TcpStream, UdpSocket, WriteExt a
 
 use crate::core::dns::{self, Answer, DnsError, QueryType};
 use crate::core::lookup::{LookupCause, LookupError};
+use crate::shell::resolve::Resolved;
 
 /// Largest UDP reply read (EDNS payloads above 1232 are truncated to TCP anyway).
 const UDP_BUFFER: usize = 4096;
@@ -45,6 +46,12 @@ impl DnsClient {
     /// Addresses for a normalised `name`: IPv4 first, then IPv6. The error
     /// names the last server tried.
     pub async fn lookup(&self, name: &str) -> Result<Vec<IpAddr>, LookupError> {
+        self.lookup_chain(name).await.map(|r| r.ips)
+    }
+
+    /// [`DnsClient::lookup`] with the names the CNAME chains of the A and
+    /// AAAA answers led through, for the core to judge.
+    pub async fn lookup_chain(&self, name: &str) -> Result<Resolved, LookupError> {
         let started = Instant::now();
         let count = u32::try_from(self.servers.len().max(1)).unwrap_or(u32::MAX);
         let share = self.timeout / count;
@@ -67,14 +74,22 @@ impl DnsClient {
             let a = ask_with_fallback(*server, name, QueryType::A, budget);
             let aaaa = ask_with_fallback(*server, name, QueryType::Aaaa, budget);
             let (a, aaaa) = futures_lite::future::zip(a, aaaa).await;
-            let split = |r: Result<Vec<IpAddr>, Failure>| match r {
-                Ok(v) => (Ok(v), None),
+            let mut aliases: Vec<String> = Vec::new();
+            let mut split = |r: Result<(Vec<IpAddr>, Vec<String>), Failure>| match r {
+                Ok((v, names)) => {
+                    for n in names {
+                        if !aliases.contains(&n) {
+                            aliases.push(n);
+                        }
+                    }
+                    (Ok(v), None)
+                }
                 Err(Failure::Final(e)) => (Err(e), None),
                 Err(Failure::Retry(cause)) => (Err(DnsError::ServerFailure), Some(cause)),
             };
             let ((a, a_retry), (aaaa, aaaa_retry)) = (split(a), split(aaaa));
             match dns::merge(a, aaaa) {
-                Ok(ips) => return Ok(ips),
+                Ok(ips) => return Ok(Resolved { ips, aliases }),
                 Err(DnsError::NoSuchHost) => {
                     return Err(LookupError::new(
                         name,
@@ -98,13 +113,13 @@ async fn ask_with_fallback(
     name: &str,
     qtype: QueryType,
     budget: Duration,
-) -> Result<Vec<IpAddr>, Failure> {
+) -> Result<(Vec<IpAddr>, Vec<String>), Failure> {
     let deadline = Instant::now() + budget;
     let attempt = async {
         match ask_udp(server, name, qtype).await? {
-            Answer::Addresses(ips) => Ok(ips),
+            Answer::Addresses { ips, aliases } => Ok((ips, aliases)),
             Answer::Truncated => match ask_tcp(server, name, qtype).await? {
-                Answer::Addresses(ips) => Ok(ips),
+                Answer::Addresses { ips, aliases } => Ok((ips, aliases)),
                 Answer::Truncated => Err(Failure::Retry(LookupCause::Other(
                     "truncated answer over TCP".into(),
                 ))),

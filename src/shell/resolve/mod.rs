@@ -15,6 +15,15 @@ use crate::core::lookup::{LookupCause, LookupError};
 use crate::shell::runtime;
 use dns::DnsClient;
 
+/// A successful lookup: the addresses, and the names a CNAME chain led
+/// through to them (only the `--resolver-address` client sees chains; the
+/// system resolver's `getaddrinfo` does not report them).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Resolved {
+    pub ips: Vec<IpAddr>,
+    pub aliases: Vec<String>,
+}
+
 /// Resolves names to addresses.
 #[derive(Clone, Debug, Default)]
 pub struct Resolver {
@@ -42,11 +51,19 @@ impl Resolver {
 
     /// All addresses for `name`, in resolver order.
     pub async fn lookup(&self, name: &str) -> Result<Vec<IpAddr>, LookupError> {
+        self.lookup_chain(name).await.map(|r| r.ips)
+    }
+
+    /// [`Resolver::lookup`] with the CNAME chain's names, when known.
+    pub async fn lookup_chain(&self, name: &str) -> Result<Resolved, LookupError> {
         if let Some(ips) = self.static_hosts.get(name) {
-            return Ok(ips.clone());
+            return Ok(Resolved {
+                ips: ips.clone(),
+                aliases: Vec::new(),
+            });
         }
         if let Some(dns) = &self.dns {
-            return dns.lookup(name).await;
+            return dns.lookup_chain(name).await;
         }
         // getaddrinfo blocks: it runs on async-std's blocking pool, so the
         // executor never does; the timeout bounds how long a request waits.
@@ -54,7 +71,10 @@ impl Resolver {
         let query = runtime::spawn_blocking(move || system_lookup(&owned));
         match runtime::deadline(self.timeout, query).await {
             None => Err(LookupError::new(name, None, LookupCause::Timeout)),
-            Some(answer) => answer,
+            Some(answer) => answer.map(|ips| Resolved {
+                ips,
+                aliases: Vec::new(),
+            }),
         }
     }
 }

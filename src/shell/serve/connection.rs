@@ -15,7 +15,7 @@ use crate::core::decision::{
     self, Approved, Lookup, Pending, Policy, Refusal, RefusalKind, RequestFacts,
 };
 use crate::core::forward as core_forward;
-use crate::core::head::{parse_request, HeadError, RequestForm, RequestHead};
+use crate::core::head::{HeadError, RequestForm, RequestHead, RequestParser};
 use crate::core::record::{Client, CloseRecord, Level, ProxyType};
 use crate::core::reply::{self, Reply, CONNECT_ESTABLISHED};
 use crate::core::target::Target;
@@ -41,6 +41,7 @@ pub async fn serve(shared: Arc<Shared>, tcp: Tcp, peer: SocketAddr) {
     let me = SelfEndpoints {
         listen: shared.listen.clone(),
         local_ip,
+        local_addresses: shared.local_addresses(),
     };
     // PROXY header and TLS handshake first, both within the header timeout.
     let limit = shared.settings.read_header_timeout;
@@ -70,14 +71,6 @@ pub async fn serve(shared: Arc<Shared>, tcp: Tcp, peer: SocketAddr) {
         };
         first = false;
         buf.drain(..head.head_len);
-        let requested = decision::request_target(&head).map(|(t, _)| t.requested.clone());
-        let permit = match shared.limiter.admit_request() {
-            Ok(p) => p,
-            Err(refusal) => {
-                limits::refuse(&stream, peer, requested.as_deref(), refusal).await;
-                break;
-            }
-        };
         let policy = shared.policy();
         let keep_going = match &head.form {
             RequestForm::Origin(_) => {
@@ -92,30 +85,37 @@ pub async fn serve(shared: Arc<Shared>, tcp: Tcp, peer: SocketAddr) {
             }
             RequestForm::Connect(target) => {
                 let target = target.clone();
+                let Some(step) =
+                    first_step(&shared, &policy, &stream, (peer, cert), &target, &head).await
+                else {
+                    break;
+                };
                 match shared.limiter.admit_tunnel() {
                     Ok(tunnel_permit) => {
-                        let permits = (permit, tunnel_permit);
                         tunnelled = connect(
                             &shared,
                             &policy,
                             &me,
-                            stream.clone(),
-                            (peer, cert),
-                            &target,
-                            head,
+                            (stream.clone(), peer),
+                            step,
+                            tunnel_permit,
                             std::mem::take(&mut buf),
-                            permits,
                         )
                         .await;
                     }
                     Err(refusal) => {
-                        limits::refuse(&stream, peer, requested.as_deref(), refusal).await;
+                        limits::refuse(&stream, peer, Some(&target.requested), refusal).await;
                     }
                 }
                 false
             }
             RequestForm::Absolute(uri) => {
                 let target = uri.target.clone();
+                let Some(step) =
+                    first_step(&shared, &policy, &stream, (peer, cert), &target, &head).await
+                else {
+                    break;
+                };
                 // Boxed: forwarding's state is large, and inline it would
                 // size every connection's task, idle tunnels included.
                 Box::pin(forward_one(
@@ -123,8 +123,7 @@ pub async fn serve(shared: Arc<Shared>, tcp: Tcp, peer: SocketAddr) {
                     &policy,
                     &me,
                     &stream,
-                    (peer, cert),
-                    &target,
+                    step,
                     head,
                     &mut buf,
                     &mut upstream,
@@ -180,8 +179,10 @@ async fn read_head(
             Some(false) | None => return HeadRead::Closed,
         }
     }
+    // Resumed after every read: only new bytes are examined.
+    let mut parser = RequestParser::default();
     loop {
-        match parse_request(buf, &limits) {
+        match parser.parse(buf, &limits) {
             Ok(Some(head)) => return HeadRead::Head(head),
             Ok(None) => {}
             Err(e) => return HeadRead::Invalid(e),
@@ -255,21 +256,80 @@ fn new_id() -> String {
     xid::new().to_string()
 }
 
-/// Steps one and two of the decision with the lookup in between, timed
-/// for the metrics whatever the outcome.
+/// A proxy request past step one of the decision (role and ACL).
+struct FirstStep<'a> {
+    outcome: Result<Pending, Box<Refusal>>,
+    /// When the decision started, for its duration metric.
+    started: Instant,
+    admitted: Admitted<'a>,
+}
+
+/// An admitted request: its permit and what its log records need.
+struct Admitted<'a> {
+    permit: Permit<'a>,
+    start: Timestamp,
+    facts: RequestFacts,
+}
+
+/// Step one of the decision, then the request limits. A request that
+/// spends no budget (no role: 407) is answered here and `None` returned
+/// (the caller closes), so a noisy unauthenticated peer can neither use up
+/// the rate nor the concurrency of authenticated clients; so is a request
+/// over a limit (429/503).
+async fn first_step<'a>(
+    shared: &'a Shared,
+    policy: &Policy,
+    stream: &ClientStream,
+    (peer, cert): (SocketAddr, Option<&ClientCert>),
+    target: &Target,
+    head: &RequestHead,
+) -> Option<FirstStep<'a>> {
+    let started = Instant::now();
+    let start = logging::now();
+    let facts = facts(head, peer, cert, start);
+    let proxy_type = match head.form {
+        RequestForm::Connect(_) => ProxyType::Connect,
+        _ => ProxyType::Http,
+    };
+    let outcome = decision::before_dns_for(policy, target, proxy_type, &head.headers, cert);
+    metrics::get().acl_decided(&outcome);
+    if !decision::spends_request_budget(&outcome) {
+        metrics::get().decided(started.elapsed());
+        if let Err(refusal) = &outcome {
+            log_refusal(&facts, refusal);
+            let _ = write_all(stream, &refusal.reply(policy).to_bytes()).await;
+        }
+        return None;
+    }
+    match shared.limiter.admit_request() {
+        Ok(permit) => Some(FirstStep {
+            outcome,
+            started,
+            admitted: Admitted {
+                permit,
+                start,
+                facts,
+            },
+        }),
+        Err(refusal) => {
+            limits::refuse(stream, peer, Some(&target.requested), refusal).await;
+            None
+        }
+    }
+}
+
+/// Step two of the decision with the lookup before it, timed (from step
+/// one) for the metrics whatever the outcome.
 async fn decide(
     shared: &Shared,
     policy: &Policy,
     me: &SelfEndpoints,
-    target: &Target,
-    head: &RequestHead,
-    proxy_type: ProxyType,
-    cert: Option<&ClientCert>,
+    first: Result<Pending, Box<Refusal>>,
+    started: Instant,
 ) -> Result<Approved, Box<Refusal>> {
-    let started = Instant::now();
     // Boxed: the lookup's state is ~3 KiB and, inline, would stay in every
     // connection's task for its whole life (an idle tunnel's included).
-    let steps = decide_steps(shared, policy, me, target, head, proxy_type, cert);
+    let steps = decide_steps(shared, policy, me, first);
     let result = Box::pin(steps).await;
     metrics::get().decided(started.elapsed());
     result
@@ -279,29 +339,40 @@ async fn decide_steps(
     shared: &Shared,
     policy: &Policy,
     me: &SelfEndpoints,
-    target: &Target,
-    head: &RequestHead,
-    proxy_type: ProxyType,
-    cert: Option<&ClientCert>,
+    first: Result<Pending, Box<Refusal>>,
 ) -> Result<Approved, Box<Refusal>> {
     let m = metrics::get();
-    let first = decision::before_dns_for(policy, target, proxy_type, &head.headers, cert);
-    m.acl_decided(&first);
     let pending: Pending = first?;
     let result = match pending.lookup.clone() {
         Lookup::Literal(ip) => decision::after_dns(policy, pending, Ok(&[ip]), me),
         Lookup::Name(name) => {
             let asked = Instant::now();
-            let answer = shared.resolver.lookup(&name).await;
+            let answer = shared.resolver.lookup_chain(&name).await;
             m.looked_up(asked.elapsed(), answer.is_ok());
             match answer {
-                Ok(ips) => decision::after_dns(policy, pending, Ok(&ips), me),
+                Ok(found) => {
+                    log_aliases(&name, &found.aliases);
+                    let pending = decision::aliases_checked(policy, pending, &found.aliases)?;
+                    decision::after_dns(policy, pending, Ok(&found.ips), me)
+                }
                 Err(e) => decision::after_dns(policy, pending, Err(&e), me),
             }
         }
     };
     m.addresses_checked(&result, policy, me);
     result
+}
+
+/// The CNAME chain a lookup followed, at debug level (every name on it is
+/// judged by the core against the global deny list).
+fn log_aliases(name: &str, aliases: &[String]) {
+    if !aliases.is_empty() {
+        emit(
+            &logging::line(Level::Debug, "followed CNAME chain")
+                .with("name", name.to_string())
+                .with("aliases", aliases.join(",")),
+        );
+    }
 }
 
 /// Dial exactly the approved address, within the connect timeout.
@@ -350,17 +421,17 @@ async fn connect(
     shared: &Shared,
     policy: &Policy,
     me: &SelfEndpoints,
-    client: ClientStream,
-    (peer, cert): (SocketAddr, Option<&ClientCert>),
-    target: &Target,
-    head: RequestHead,
+    (client, peer): (ClientStream, SocketAddr),
+    step: FirstStep<'_>,
+    tunnel_permit: Permit<'_>,
     eager: Vec<u8>,
-    permits: (Permit<'_>, Permit<'_>),
 ) -> bool {
-    let (request_permit, tunnel_permit) = permits;
-    let start = logging::now();
-    let facts = facts(&head, peer, cert, start);
-    let outcome = match decide(shared, policy, me, target, &head, ProxyType::Connect, cert).await {
+    let Admitted {
+        permit: request_permit,
+        start,
+        facts,
+    } = step.admitted;
+    let outcome = match decide(shared, policy, me, step.outcome, step.started).await {
         Ok(approved) => dial(shared, approved).await,
         Err(r) => Err(r),
     };
@@ -420,18 +491,18 @@ async fn forward_one(
     policy: &Policy,
     me: &SelfEndpoints,
     client: &ClientStream,
-    (peer, cert): (SocketAddr, Option<&ClientCert>),
-    target: &Target,
+    step: FirstStep<'_>,
     head: RequestHead,
     buf: &mut Vec<u8>,
     upstream: &mut Option<Upstream>,
 ) -> bool {
-    let start = logging::now();
-    let facts = facts(&head, peer, cert, start);
-    let approved = match decide(shared, policy, me, target, &head, ProxyType::Http, cert).await {
+    // `admitted` holds the request permit until the exchange is over.
+    let admitted = step.admitted;
+    let facts = &admitted.facts;
+    let approved = match decide(shared, policy, me, step.outcome, step.started).await {
         Ok(a) => a,
         Err(refusal) => {
-            log_refusal(&facts, &refusal);
+            log_refusal(facts, &refusal);
             let _ = write_all(client, &refusal.reply(policy).to_bytes()).await;
             return false;
         }
@@ -447,14 +518,14 @@ async fn forward_one(
         None => match dial(shared, approved).await {
             Ok((s, a)) => (Upstream::new(s, a.addr), a, false),
             Err(refusal) => {
-                log_refusal(&facts, &refusal);
+                log_refusal(facts, &refusal);
                 let _ = write_all(client, &refusal.reply(policy).to_bytes()).await;
                 return false;
             }
         },
     };
     let result = forward::exchange(shared, client, buf, &head, &approved, conn, reused).await;
-    let mut record = decision::approved_record(&facts, &approved);
+    let mut record = decision::approved_record(facts, &approved);
     if let Some(err) = &result.error {
         record.error = Some(err.clone());
         record.level = Level::Error;

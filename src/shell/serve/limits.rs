@@ -131,7 +131,7 @@ pub async fn refuse<S: crate::shell::stream::Endpoint + ?Sized>(
 /// At start: raise the soft open-files limit to the hard one (what Go's
 /// runtime does for Smokescreen), then warn only if what is left cannot
 /// hold `--max-connections`.
-pub fn check_fd_budget(max_connections: usize) {
+pub fn raise_open_files_limit(max_connections: usize) {
     use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
     let before = getrlimit(Resource::Nofile);
     // `None` is "unlimited": nothing to raise, nothing to warn about.

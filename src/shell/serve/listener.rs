@@ -10,12 +10,12 @@ use crate::shell::runtime as task;
 use crate::config::acl_source::AclSource;
 use crate::core::decision::Policy;
 use crate::core::record::Level;
-use crate::shell::connection;
 use crate::shell::logging::{self, emit};
 use crate::shell::resolve::Resolver;
 use crate::shell::serve::StartError;
 use crate::shell::signals;
 use crate::shell::state::{closed, Settings, Shared};
+use crate::shell::{connection, interfaces};
 
 /// Everything needed to start serving.
 pub struct ServerParams {
@@ -46,6 +46,9 @@ pub async fn run(listener: Listener, params: ServerParams) -> Result<(), StartEr
     let mut listen = vec![bound];
     listen.extend(params.also_listening.iter().copied());
     let (shared, triggers) = Shared::new(params.policy, params.settings, params.resolver, listen);
+    // Our own addresses, for the self-connection check, before the first accept.
+    interfaces::update(&shared);
+    task::spawn(interfaces::keep_current(Arc::clone(&shared)));
     task::spawn(signals::handle(
         Arc::clone(&shared),
         triggers,

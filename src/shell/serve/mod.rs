@@ -2,6 +2,7 @@
 //! what connections share, limits, and signals (drain, reload).
 
 pub mod connection;
+pub mod interfaces;
 pub mod limits;
 pub mod listener;
 pub mod signals;

@@ -1,18 +1,24 @@
 //! Process signals: SIGTERM/SIGINT start a graceful drain (a second one cuts
 //! it short); SIGHUP reloads the ACL atomically, keeping the old one if the
 //! new file is bad.
+//!
+//! The ACL is read on the blocking pool with a time limit, never on the
+//! signal task: a file that blocks (a FIFO, a hung network mount) must not
+//! keep SIGTERM from being handled.
 
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
-use crate::shell::runtime::UnixStream;
+use crate::shell::runtime::{self, UnixStream};
 use futures_lite::AsyncRead as _;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::backend::{OwningSignalIterator, PollResult, SignalDelivery};
 use signal_hook::iterator::exfiltrator::SignalOnly;
 
-use crate::config::acl_source::AclSource;
+use crate::config::acl_source::{AclLoadError, AclSource};
 use crate::core::record::Level;
 use crate::shell::logging::{self, emit};
 use crate::shell::serve::StartError;
@@ -70,9 +76,10 @@ pub async fn handle(
     mut signals: Signals,
 ) {
     let mut draining = false;
+    let reloading = Arc::new(AtomicBool::new(false));
     while let Some(signal) = signals.next().await {
         match signal {
-            SIGHUP => reload(&shared, &source),
+            SIGHUP => start_reload(&shared, &source, &reloading),
             _ if !draining => {
                 draining = true;
                 emit(
@@ -105,8 +112,30 @@ fn signal_name(signal: i32) -> &'static str {
     }
 }
 
-/// Replace the ACL, or keep the old one and say why.
-pub fn reload(shared: &Shared, source: &AclSource) {
+/// Longest a SIGHUP reload may spend reading and parsing the ACL file.
+pub const RELOAD_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Run one reload as its own task; a SIGHUP while one is running is
+/// logged and ignored (so a stuck file cannot pile up blocked threads).
+fn start_reload(shared: &Arc<Shared>, source: &AclSource, reloading: &Arc<AtomicBool>) {
+    if reloading.swap(true, Ordering::AcqRel) {
+        emit(&logging::line(
+            Level::Warning,
+            "SIGHUP ignored: the previous ACL reload has not finished",
+        ));
+        return;
+    }
+    let (shared, source, reloading) = (Arc::clone(shared), source.clone(), Arc::clone(reloading));
+    runtime::spawn(async move {
+        reload(&shared, &source).await;
+        reloading.store(false, Ordering::Release);
+    });
+}
+
+/// Replace the ACL, or keep the old one and say why. The read runs on the
+/// blocking pool within [`RELOAD_TIMEOUT`]; a read that never returns
+/// leaves one pool thread waiting on it, and the old ACL in force.
+pub async fn reload(shared: &Shared, source: &AclSource) {
     let Some(path) = &source.path else {
         emit(&logging::line(
             Level::Info,
@@ -114,7 +143,16 @@ pub fn reload(shared: &Shared, source: &AclSource) {
         ));
         return;
     };
-    match source.load() {
+    let reading = source.clone();
+    let read = runtime::spawn_blocking(move || reading.load());
+    let loaded = match runtime::deadline(RELOAD_TIMEOUT, read).await {
+        Some(loaded) => loaded,
+        None => Err(AclLoadError::Read {
+            path: path.clone(),
+            problem: format!("not read within {RELOAD_TIMEOUT:?}"),
+        }),
+    };
+    match loaded {
         Ok((acl, warnings)) => {
             for w in warnings {
                 emit(&logging::line(Level::Warning, w));

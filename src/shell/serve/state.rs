@@ -1,7 +1,7 @@
 //! State shared by every connection: the current policy (swapped whole on
 //! SIGHUP), settings, the resolver and the shutdown signals.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -35,6 +35,8 @@ pub struct Shared {
     pub limiter: Limiter,
     /// Every address this process listens on (self-connection defence).
     pub listen: Vec<SocketAddr>,
+    /// Every address of every local interface (see `shell::interfaces`).
+    local_addresses: RwLock<Arc<[IpAddr]>>,
     /// Closed when draining starts: idle keep-alive connections stop waiting.
     pub draining: Receiver<()>,
     /// Closed when the exit timeout expires: tunnels are cut.
@@ -62,6 +64,7 @@ impl Shared {
             settings,
             resolver,
             listen,
+            local_addresses: RwLock::new(Arc::from(Vec::new())),
             draining: drain_rx,
             force_stop: stop_rx,
         };
@@ -87,6 +90,25 @@ impl Shared {
         let new = Arc::new(policy);
         match self.policy.write() {
             Ok(mut p) => *p = new,
+            Err(poisoned) => *poisoned.into_inner() = new,
+        }
+    }
+}
+
+impl Shared {
+    /// The local interface addresses as last read.
+    pub fn local_addresses(&self) -> Arc<[IpAddr]> {
+        match self.local_addresses.read() {
+            Ok(a) => Arc::clone(&a),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
+
+    /// Replace the local interface addresses.
+    pub fn set_local_addresses(&self, list: Vec<IpAddr>) {
+        let new: Arc<[IpAddr]> = Arc::from(list);
+        match self.local_addresses.write() {
+            Ok(mut a) => *a = new,
             Err(poisoned) => *poisoned.into_inner() = new,
         }
     }
