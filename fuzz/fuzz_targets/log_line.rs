@@ -169,6 +169,7 @@ fuzz_target!(|input: Input| {
             dst: r.dst,
             error: r.error,
             content_length: r.content_length,
+            status_code: (!r.allow).then_some(403),
             level,
             rejected: r
                 .rejected

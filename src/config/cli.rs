@@ -123,11 +123,11 @@ pub struct Cli {
     #[arg(long, value_name = "FILE")]
     pub hosts_file: Option<PathBuf>,
 
-    /// StatsD address (accepted for compatibility)
+    /// StatsD address (not supported yet: the proxy refuses to start)
     #[arg(long, value_name = "HOST:PORT")]
     pub statsd_address: Option<String>,
 
-    /// Directory for the stats socket (accepted for compatibility)
+    /// Directory for the stats socket (not supported yet: the proxy refuses to start)
     #[arg(long, value_name = "DIR")]
     pub stats_socket_dir: Option<PathBuf>,
 
@@ -183,7 +183,7 @@ pub struct Cli {
     #[arg(long, value_name = "N")]
     pub max_concurrent_connect_tunnels: Option<String>,
 
-    /// Client connections open at once; more wait to be accepted
+    /// Client connections open at once; more are answered 503 and closed
     #[arg(long, value_name = "N", default_value = DEFAULT_MAX_CONNECTIONS)]
     pub max_connections: String,
 

@@ -366,6 +366,7 @@ fn record(facts: &RequestFacts, v: &Verdicts) -> DecisionRecord {
         dst: None,
         error: None,
         content_length: facts.content_length,
+        status_code: None,
         level: Level::Info,
         rejected: Vec::new(),
     }
@@ -384,6 +385,7 @@ pub fn refusal_record(facts: &RequestFacts, refusal: &Refusal) -> DecisionRecord
     let mut r = record(facts, &refusal.verdicts);
     r.dst = refusal.dst;
     r.error = refusal.error.clone();
+    r.status_code = Some(refusal.status());
     r.level = refusal.level();
     r.rejected = refusal.rejected.clone();
     r

@@ -40,6 +40,8 @@ impl Upstream {
 pub struct Exchange {
     /// For the decision record: what failed, if anything.
     pub error: Option<String>,
+    /// The status of the proxy's own answer when the exchange failed.
+    pub status_code: Option<u16>,
     /// The upstream connection, if it may be reused.
     pub upstream: Option<Upstream>,
     pub client_keep_alive: bool,
@@ -97,7 +99,7 @@ fn request_head_bytes(head: &RequestHead, approved: &Approved) -> Vec<u8> {
     out.extend_from_slice(path.as_bytes());
     out.extend_from_slice(b" HTTP/1.1\r\nHost: ");
     // RFC 9112 §3.2.2: the URI's authority, not whatever Host the client sent.
-    out.extend_from_slice(approved.target.requested.as_bytes());
+    out.extend_from_slice(approved.target.host_header().as_bytes());
     out.extend_from_slice(b"\r\n");
     push_headers(&mut out, &head.headers, &[]);
     match head.body {
@@ -157,6 +159,7 @@ pub async fn exchange(
             Err(Failure::Client(e)) => {
                 return Exchange {
                     error: Some(format!("client: {e}")),
+                    status_code: None,
                     upstream: None,
                     client_keep_alive: false,
                 };
@@ -181,6 +184,7 @@ async fn fail(client: &ClientStream, status: u16, message: &str) -> Exchange {
     let _ = write_all(client, &reply.to_bytes()).await;
     Exchange {
         error: Some(message.to_string()),
+        status_code: Some(status),
         upstream: None,
         client_keep_alive: false,
     }
@@ -350,6 +354,7 @@ async fn relay(
     if let Err(e) = write_all(client, &out).await {
         return Exchange {
             error: Some(format!("client: {e}")),
+            status_code: None,
             upstream: None,
             client_keep_alive: false,
         };
@@ -372,6 +377,7 @@ async fn relay(
                 resp.keep_alive() && resp.body != BodyFraming::UntilClose && conn.buf.is_empty();
             Exchange {
                 error: None,
+                status_code: None,
                 upstream: if upstream_keep { Some(conn) } else { None },
                 client_keep_alive: client_keep,
             }
@@ -380,11 +386,13 @@ async fn relay(
         // sees a truncated body rather than a wrong one.
         Err(CopyError::Read(e)) => Exchange {
             error: Some(format!("remote host: {e}")),
+            status_code: None,
             upstream: None,
             client_keep_alive: false,
         },
         Err(CopyError::Write(e)) => Exchange {
             error: Some(format!("client: {e}")),
+            status_code: None,
             upstream: None,
             client_keep_alive: false,
         },

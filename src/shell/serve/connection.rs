@@ -452,6 +452,7 @@ async fn forward_one(
     let mut record = decision::approved_record(&facts, &approved);
     if let Some(err) = &result.error {
         record.error = Some(err.clone());
+        record.status_code = result.status_code;
         record.level = Level::Error;
     }
     emit(&record.to_line(logging::now()));
