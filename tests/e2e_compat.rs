@@ -85,3 +85,77 @@ fn raw_utf8_hosts_are_proxied_as_punycode() {
     std::io::Read::read_exact(&mut tunnel, &mut got).unwrap();
     assert_eq!(&got, b"ping");
 }
+
+const METRICS_FLAGS: [&str; 3] = [
+    "--expose-prometheus-metrics",
+    "--prometheus-listen-ip=127.0.0.1",
+    "--prometheus-port=0",
+];
+
+/// The proxy and its metrics listener's address.
+fn start_with_metrics(extra: &[&str]) -> (Proxy, std::net::SocketAddr) {
+    let mut args: Vec<&str> = METRICS_FLAGS.to_vec();
+    args.extend_from_slice(extra);
+    let mut proxy = Proxy::start(&args);
+    let line = proxy.wait_line(|l| l.contains("msg=\"serving metrics\""));
+    let addr = field(&line, "metrics_addr").expect("metrics_addr");
+    (proxy, addr.parse().expect("metrics address"))
+}
+
+fn scrape(addr: std::net::SocketAddr) -> String {
+    let (ok, out, err) = curl(&[&format!("http://{addr}/metrics")]);
+    assert!(ok, "curl failed: {err}");
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The value of the sample line that starts with `series` (name and labels).
+fn sample(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("{series} not in metrics:\n{text}"))
+}
+
+/// A port on 127.0.0.1 where nothing listens.
+fn closed_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+#[test]
+fn prometheus_has_smokescreen_heads_names_and_counts_literals() {
+    if !in_private_netns("prometheus_has_smokescreen_heads_names_and_counts_literals") {
+        return;
+    }
+    let echo = Origin::echo();
+    let (mut proxy, metrics) = start_with_metrics(&["--allow-address=127.0.0.1"]);
+    let before = scrape(metrics);
+    for series in [
+        "cn_atpt_total{success=\"true\"}",
+        "cn_atpt_total{success=\"false\"}",
+        "cn_atpt_connect_err_total{type=\"refused\"}",
+        "cn_atpt_connect_err_total{type=\"timeout\"}",
+    ] {
+        assert_eq!(sample(&before, series), 0.0, "{series}");
+    }
+    // One tunnel to a literal address that answers, one to a closed port.
+    drop(open_tunnel_ok(proxy.addr, &echo.addr.to_string(), b""));
+    let (_, head) = open_tunnel_at(proxy.addr, &format!("127.0.0.1:{}", closed_port()), b"");
+    assert!(head.starts_with("HTTP/1.1 502"), "{head}");
+    proxy.wait_msg("CANONICAL-PROXY-DECISION", 2);
+    let after = scrape(metrics);
+    assert_eq!(sample(&after, "cn_atpt_total{success=\"true\"}"), 1.0);
+    assert_eq!(sample(&after, "cn_atpt_total{success=\"false\"}"), 1.0);
+    assert_eq!(
+        sample(&after, "cn_atpt_connect_err_total{type=\"refused\"}"),
+        1.0
+    );
+    // Our older names stay beside them.
+    assert_eq!(sample(&after, "cn_atpt_success_total"), 1.0);
+    assert_eq!(sample(&after, "cn_atpt_fail_total"), 1.0);
+    // Literal addresses count as resolver attempts, as in Smokescreen.
+    assert_eq!(sample(&after, "resolver_attempts_total"), 2.0);
+    assert_eq!(
+        sample(&after, "resolver_lookup_duration_seconds_count"),
+        2.0
+    );
+}

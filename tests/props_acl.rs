@@ -6,9 +6,8 @@ use smokescreen::core::acl::{parse_glob, Acl, Decision, GlobSet, Reason};
 /// A DNS label; `--` in positions 3-4 is left out (that is the reserved
 /// `xn--` form, which must be valid punycode to load: `xn--0` is not).
 fn label() -> impl Strategy<Value = String> {
-    "[a-z0-9]([a-z0-9-]{0,6}[a-z0-9])?".prop_filter("reserved xn-- style label", |l| {
-        l.get(2..4) != Some("--")
-    })
+    "[a-z0-9]([a-z0-9-]{0,6}[a-z0-9])?"
+        .prop_filter("reserved xn-- style label", |l| l.get(2..4) != Some("--"))
 }
 
 /// A DNS name whose last label starts with a letter (a numeric last label

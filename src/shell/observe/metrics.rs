@@ -24,6 +24,7 @@ use futures_lite::FutureExt as _;
 use http_types::{Method, Request};
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
@@ -33,6 +34,7 @@ use crate::core::addr::{Rule, SelfEndpoints};
 use crate::core::decision::{Approved, Pending, Policy, Refusal, RefusalKind};
 use crate::core::record::Level;
 use crate::shell::logging::{self, emit};
+use crate::shell::observe::connect_failure::ConnectFailure;
 use crate::shell::serve::StartError;
 use crate::shell::tunnel::TunnelStats;
 
@@ -116,6 +118,9 @@ pub fn address_outcome(
     }
 }
 
+/// Label pairs of a Smokescreen-named family (`success`, `type`).
+type Labels = Vec<(&'static str, &'static str)>;
+
 /// All the process's metrics.
 pub struct Metrics {
     registry: Registry,
@@ -126,7 +131,10 @@ pub struct Metrics {
     resolver_attempts: Counter,
     resolver_errors: Counter,
     resolver_rules: Vec<(Rule, Counter)>,
-    cn_atpt: Counter,
+    /// Smokescreen HEAD's `cn_atpt_total{success}`.
+    cn_atpt: Family<Labels, Counter>,
+    /// Smokescreen HEAD's per-cause `cn_atpt_connect_err{type}`.
+    cn_atpt_connect_err: Family<Labels, Counter>,
     cn_atpt_success: Counter,
     cn_atpt_fail: Counter,
     cn_close: Counter,
@@ -177,7 +185,29 @@ impl Metrics {
                 (rule, counter(rule_metric_name(rule), &help))
             })
             .collect();
-        let cn_atpt = counter("cn_atpt", "Connection attempts to destinations");
+        let cn_atpt = Family::<Labels, Counter>::default();
+        for success in ["true", "false"] {
+            let _ = cn_atpt.get_or_create(&vec![("success", success)]);
+        }
+        registry.register(
+            "cn_atpt",
+            "Connection attempts to destinations, by success (Smokescreen HEAD's name)",
+            cn_atpt.clone(),
+        );
+        let cn_atpt_connect_err = Family::<Labels, Counter>::default();
+        for cause in ConnectFailure::ALL {
+            let _ = cn_atpt_connect_err.get_or_create(&vec![("type", cause.as_str())]);
+        }
+        registry.register(
+            "cn_atpt_connect_err",
+            "Failed connection attempts to destinations, by cause (Smokescreen HEAD's name)",
+            cn_atpt_connect_err.clone(),
+        );
+        let mut counter = |name: &str, help: &str| {
+            let c = Counter::default();
+            registry.register(name, help, c.clone());
+            c
+        };
         let cn_atpt_success = counter(
             "cn_atpt_success",
             "Connection attempts to destinations that succeeded",
@@ -251,6 +281,7 @@ impl Metrics {
             resolver_errors,
             resolver_rules,
             cn_atpt,
+            cn_atpt_connect_err,
             cn_atpt_success,
             cn_atpt_fail,
             cn_close,
@@ -313,14 +344,21 @@ impl Metrics {
         self.decision_seconds.observe(elapsed.as_secs_f64());
     }
 
-    /// After a dial to an approved address.
-    pub fn dialled(&self, elapsed: Duration, ok: bool) {
-        self.cn_atpt.inc();
-        if ok {
-            self.cn_atpt_success.inc();
-        } else {
-            self.cn_atpt_fail.inc();
-        }
+    /// After a dial to an approved address: `failure` is why it failed.
+    pub fn dialled(&self, elapsed: Duration, failure: Option<ConnectFailure>) {
+        let success = if failure.is_none() { "true" } else { "false" };
+        self.cn_atpt
+            .get_or_create(&vec![("success", success)])
+            .inc();
+        match failure {
+            None => self.cn_atpt_success.inc(),
+            Some(cause) => {
+                self.cn_atpt_connect_err
+                    .get_or_create(&vec![("type", cause.as_str())])
+                    .inc();
+                self.cn_atpt_fail.inc()
+            }
+        };
         self.connect_seconds.observe(elapsed.as_secs_f64());
     }
 
@@ -674,8 +712,8 @@ mod tests {
         m.acl_decided(&step_one("other.example.com:443", &h));
         m.acl_decided(&step_one("db.internal:443", &h));
         m.looked_up(Duration::from_millis(3), false);
-        m.dialled(Duration::from_millis(2), true);
-        m.dialled(Duration::from_millis(2), false);
+        m.dialled(Duration::from_millis(2), None);
+        m.dialled(Duration::from_millis(2), Some(ConnectFailure::Refused));
         let text = m.render();
         for line in [
             "acl_report_total 1",
@@ -683,7 +721,10 @@ mod tests {
             "acl_allow_total 0",
             "resolver_attempts_total 1",
             "resolver_errors_total 1",
-            "cn_atpt_total 2",
+            "cn_atpt_total{success=\"true\"} 1",
+            "cn_atpt_total{success=\"false\"} 1",
+            "cn_atpt_connect_err_total{type=\"refused\"} 1",
+            "cn_atpt_connect_err_total{type=\"timeout\"} 0",
             "cn_atpt_success_total 1",
             "cn_atpt_fail_total 1",
             "resolver_lookup_duration_seconds_count 1",

@@ -1,4 +1,5 @@
 //! Observing: the log sink and the Prometheus metrics and health listener.
 
+pub mod connect_failure;
 pub mod logging;
 pub mod metrics;

@@ -24,6 +24,7 @@ use crate::shell::io::{read_more_timeout, write_all};
 use crate::shell::limits::{self, Permit};
 use crate::shell::logging::{self, emit};
 use crate::shell::metrics;
+use crate::shell::observe::connect_failure::ConnectFailure;
 use crate::shell::runtime;
 use crate::shell::state::{closed, Shared};
 use crate::shell::tunnel;
@@ -288,7 +289,11 @@ async fn decide_steps(
     m.acl_decided(&first);
     let pending: Pending = first?;
     let result = match pending.lookup.clone() {
-        Lookup::Literal(ip) => decision::after_dns(policy, pending, Ok(&[ip]), me),
+        // Smokescreen counts every request as a resolver attempt, literals too.
+        Lookup::Literal(ip) => {
+            m.looked_up(std::time::Duration::ZERO, true);
+            decision::after_dns(policy, pending, Ok(&[ip]), me)
+        }
         Lookup::Name(name) => {
             let asked = Instant::now();
             let answer = shared.resolver.lookup(&name).await;
@@ -308,7 +313,8 @@ async fn dial(shared: &Shared, approved: Approved) -> Result<(Tcp, Approved), Bo
     let limit = shared.settings.connect_timeout;
     let started = Instant::now();
     let dialled = runtime::timeout(limit, Tcp::connect(approved.addr)).await;
-    metrics::get().dialled(started.elapsed(), dialled.is_ok());
+    let failure = dialled.as_ref().err().map(ConnectFailure::of);
+    metrics::get().dialled(started.elapsed(), failure);
     match dialled {
         Ok(s) => {
             let _ = s.set_nodelay(true);
