@@ -327,6 +327,7 @@ pub fn evaluate(loaded: &Loaded, q: &Query) -> Outcome {
             acl_allowed: true,
             enforce_would_deny: out.enforce_would_deny,
             reason: out.reason.clone(),
+            default_rule: false,
         },
     };
     match decision::after_dns(&loaded.policy, pending, Ok(&answers), &loaded.me) {

@@ -159,3 +159,112 @@ fn prometheus_has_smokescreen_heads_names_and_counts_literals() {
         2.0
     );
 }
+
+/// Collect statsd datagrams until every `want` line has arrived (bounded).
+fn statsd_lines_until(socket: &std::net::UdpSocket, want: &[&str]) -> Vec<String> {
+    socket
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    let mut lines: Vec<String> = Vec::new();
+    let mut buf = [0u8; 65536];
+    while !want.iter().all(|w| lines.iter().any(|l| l == w)) {
+        let n = match socket.recv(&mut buf) {
+            Ok(n) => n,
+            Err(e) => panic!("statsd lines missing ({e}); want {want:?}, got {lines:?}"),
+        };
+        let packet = String::from_utf8_lossy(&buf[..n]).into_owned();
+        assert!(
+            n <= 1432,
+            "datagram larger than DogStatsD's UDP default: {n}"
+        );
+        lines.extend(packet.split('\n').map(str::to_string));
+    }
+    lines
+}
+
+#[test]
+fn statsd_sends_smokescreens_names_and_tags_over_udp() {
+    if !in_private_netns("statsd_sends_smokescreens_names_and_tags_over_udp") {
+        return;
+    }
+    let statsd = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let flag = format!("--statsd-address={}", statsd.local_addr().unwrap());
+    let echo = Origin::echo();
+    let mut proxy = Proxy::start(&[&flag, "--allow-address=127.0.0.1"]);
+    let mut tunnel = open_tunnel_ok(proxy.addr, &echo.addr.to_string(), b"");
+    tunnel.write_all(b"ping").unwrap();
+    let mut got = [0u8; 4];
+    std::io::Read::read_exact(&mut tunnel, &mut got).unwrap();
+    drop(tunnel);
+    proxy.wait_msg("CANONICAL-PROXY-CN-CLOSE", 1);
+    let (_, head) = open_tunnel_at(proxy.addr, &format!("127.0.0.1:{}", closed_port()), b"");
+    assert!(head.starts_with("HTTP/1.1 502"), "{head}");
+    assert!(connect_request_denied(&proxy).starts_with("HTTP/1.1 403"));
+    let lines = statsd_lines_until(
+        &statsd,
+        &[
+            "smokescreen.acl.report:1|c|#role:authed,def_rule:false,project:users",
+            "smokescreen.acl.deny:1|c|#role:authed,def_rule:false,project:users",
+            "smokescreen.resolver.attempts_total:1|c",
+            "smokescreen.resolver.allow.user_configured:1|c",
+            "smokescreen.cn.atpt.total:1|c|#success:true",
+            "smokescreen.cn.atpt.total:1|c|#success:false",
+            "smokescreen.cn.atpt.connect.err:1|c|#type:refused",
+            "smokescreen.cn.close:1|c|#role:authed,project:users",
+            "smokescreen.cn.bytes_in:4|h|#role:authed,project:users",
+            "smokescreen.cn.bytes_out:4|h|#role:authed,project:users",
+        ],
+    );
+    for prefix in [
+        "smokescreen.resolver.lookup_time:",
+        "smokescreen.cn.atpt.connect.time:",
+        "smokescreen.cn.duration:",
+        "smokescreen.proxy_duration_ms:",
+    ] {
+        assert!(
+            lines.iter().any(|l| l.starts_with(prefix)),
+            "{prefix} in {lines:?}"
+        );
+    }
+}
+
+/// A CONNECT the default ACL denies (`*.internal` is on its deny list).
+fn connect_request_denied(proxy: &Proxy) -> String {
+    let (_, head) = open_tunnel_at(proxy.addr, "db.internal:443", b"");
+    head
+}
+
+#[test]
+fn a_statsd_server_that_is_down_costs_nothing() {
+    if !in_private_netns("a_statsd_server_that_is_down_costs_nothing") {
+        return;
+    }
+    // Nothing listens on the statsd port: requests still go through.
+    let flag = format!("--statsd-address=127.0.0.1:{}", closed_port());
+    let echo = Origin::echo();
+    let mut proxy = Proxy::start(&[&flag, "--allow-address=127.0.0.1"]);
+    for n in 1..=20 {
+        drop(open_tunnel_ok(proxy.addr, &echo.addr.to_string(), b""));
+        proxy.wait_msg("CANONICAL-PROXY-CN-CLOSE", n);
+    }
+}
+
+/// The examples for issue 16's features.
+const EXAMPLES: &[&str] = &["examples/statsd/config.yaml"];
+
+/// They load with `check-config`.
+#[test]
+fn compat_examples_load() {
+    for example in EXAMPLES {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_smokescreen"))
+            .args(["check-config", "--config-file", example])
+            .env("PROXY_PASSWORD", PASSWORD)
+            .output()
+            .expect("run check-config");
+        assert!(
+            out.status.success(),
+            "{example}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}

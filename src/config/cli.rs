@@ -123,7 +123,7 @@ pub struct Cli {
     #[arg(long, value_name = "FILE")]
     pub hosts_file: Option<PathBuf>,
 
-    /// StatsD address (not supported yet: the proxy refuses to start)
+    /// Send DogStatsD metrics over UDP to this address (names prefixed smokescreen.)
     #[arg(long, value_name = "HOST:PORT")]
     pub statsd_address: Option<String>,
 

@@ -10,6 +10,7 @@
 #![allow(clippy::disallowed_methods)] // the clippy guard is for src/core; this module reads files
 
 mod cli;
+mod compat;
 pub mod duration;
 mod file;
 pub mod hosts;
@@ -540,13 +541,14 @@ fn build(cli: &Cli, file: &FileConfig, src: &Sources<'_>) -> Result<Config, Conf
             values::parse_deny_message,
         )?
         .flatten();
+    // issue 16: --statsd-address
     let statsd_address = src
         .scalar(
             "statsd_address",
             cli.statsd_address.as_deref(),
             "statsd_address",
             file.statsd_address.as_ref(),
-            values::parse_optional_text,
+            compat::parse_statsd_address,
         )?
         .flatten();
     let stats_socket_dir = src.path(

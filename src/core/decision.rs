@@ -59,6 +59,8 @@ pub struct Verdicts {
     pub acl_allowed: bool,
     pub enforce_would_deny: bool,
     pub reason: String,
+    /// The ACL's default rule decided (the role had no rule of its own).
+    pub default_rule: bool,
 }
 
 /// Passed the role and ACL checks; waiting for addresses.
@@ -179,6 +181,7 @@ pub fn before_dns_for(
         acl_allowed: false,
         enforce_would_deny: false,
         reason: String::new(),
+        default_rule: false,
     };
     let role = match determine_role_for(headers, &policy.auth, cert) {
         Ok(role) => role,
@@ -205,6 +208,7 @@ pub fn before_dns_for(
     verdicts.reason = decision.reason.to_string();
     verdicts.enforce_would_deny = decision.enforce_would_deny();
     verdicts.acl_allowed = decision.allows();
+    verdicts.default_rule = decision.default_rule;
     if !decision.allows() {
         return Err(Box::new(Refusal {
             kind: RefusalKind::Acl,

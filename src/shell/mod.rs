@@ -34,8 +34,8 @@ use crate::shell::state::Settings;
 /// Features whose flags are accepted for compatibility but not built yet:
 /// refusing to start beats silently running without what the operator asked for.
 pub(crate) fn unsupported(config: &Config) -> Option<&'static str> {
-    if config.statsd_address.is_some() || config.stats_socket_dir.is_some() {
-        return Some("statsd metrics (--statsd-address, --stats-socket-dir); use --expose-prometheus-metrics");
+    if config.stats_socket_dir.is_some() {
+        return Some("the stats socket (--stats-socket-dir)");
     }
     None
 }
@@ -68,6 +68,15 @@ pub fn start(config: Config) -> i32 {
             return 2;
         }
     };
+    if let Some(address) = &config.statsd_address {
+        match statsd_socket(address) {
+            Ok((socket, server)) => observe::statsd::start(socket, server),
+            Err(e) => {
+                emit(&logging::line(Level::Error, "cannot start").with("error", e));
+                return 2;
+            }
+        }
+    }
     let client_certificates = config
         .tls
         .as_ref()
@@ -201,6 +210,25 @@ pub(crate) fn front(config: &Config) -> Result<stream::Front, String> {
         proxy_protocol,
         tls,
     })
+}
+
+/// The statsd server's address (a name is resolved once, now) and a UDP
+/// socket of its family to send from.
+fn statsd_socket(address: &str) -> Result<(std::net::UdpSocket, std::net::SocketAddr), String> {
+    use std::net::ToSocketAddrs as _;
+    let server = address
+        .to_socket_addrs()
+        .map_err(|e| format!("--statsd-address {address}: {e}"))?
+        .next()
+        .ok_or_else(|| format!("--statsd-address {address}: no address"))?;
+    let local = if server.is_ipv4() {
+        "0.0.0.0:0"
+    } else {
+        "[::]:0"
+    };
+    let socket =
+        std::net::UdpSocket::bind(local).map_err(|e| format!("--statsd-address {address}: {e}"))?;
+    Ok((socket, server))
 }
 
 /// `--resolver-address` values to socket addresses (names resolved once, now).

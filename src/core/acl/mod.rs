@@ -123,6 +123,9 @@ pub struct Decision {
     pub reason: Reason,
     /// The matched rule's project (empty when no rule matched).
     pub project: String,
+    /// The role had no rule of its own and the default rule decided
+    /// (Smokescreen's `def_rule` metric tag).
+    pub default_rule: bool,
 }
 
 impl Decision {
@@ -132,6 +135,7 @@ impl Decision {
             verdict: Verdict::Allow,
             reason: Reason::NotConfigured,
             project: String::new(),
+            default_rule: false,
         }
     }
     pub fn allows(&self) -> bool {
@@ -359,6 +363,7 @@ impl Acl {
                         verdict: Verdict::Deny,
                         reason: Reason::NoRuleMatched,
                         project: String::new(),
+                        default_rule: false,
                     }
                 }
             },
@@ -368,6 +373,7 @@ impl Acl {
             verdict,
             reason,
             project: rule.project.clone(),
+            default_rule: is_default,
         }
     }
 

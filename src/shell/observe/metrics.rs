@@ -31,12 +31,14 @@ use prometheus_client::registry::Registry;
 
 use crate::config::MetricsConfig;
 use crate::core::addr::{Rule, SelfEndpoints};
+use crate::core::decision::Verdicts;
 use crate::core::decision::{Approved, Pending, Policy, Refusal, RefusalKind};
 use crate::core::record::Level;
 use crate::shell::logging::{self, emit};
 use crate::shell::observe::connect_failure::ConnectFailure;
+use crate::shell::observe::statsd;
 use crate::shell::serve::StartError;
-use crate::shell::tunnel::TunnelStats;
+use crate::shell::tunnel::{TunnelError, TunnelStats};
 
 /// Paths that answer the health check (ours, and Smokescreen's spelling).
 pub const HEALTH_PATHS: [&str; 2] = ["/healthz", "/healthcheck"];
@@ -185,6 +187,11 @@ impl Metrics {
                 (rule, counter(rule_metric_name(rule), &help))
             })
             .collect();
+        registry.register(
+            "statsd_dropped",
+            "statsd lines dropped because the send queue was full",
+            statsd::dropped().clone(),
+        );
         let cn_atpt = Family::<Labels, Counter>::default();
         for success in ["true", "false"] {
             let _ = cn_atpt.get_or_create(&vec![("success", success)]);
@@ -307,7 +314,15 @@ impl Metrics {
 
     /// After the first step (role and ACL).
     pub fn acl_decided(&self, result: &Result<Pending, Box<Refusal>>) {
-        match acl_outcome(result) {
+        let outcome = acl_outcome(result);
+        if let Some(o) = outcome {
+            let verdicts = match result {
+                Ok(p) => &p.verdicts,
+                Err(r) => &r.verdicts,
+            };
+            statsd::acl(o, verdicts);
+        }
+        match outcome {
             Some(AclOutcome::Allow) => self.acl_allow.inc(),
             Some(AclOutcome::Report) => self.acl_report.inc(),
             Some(AclOutcome::Deny) => self.acl_deny.inc(),
@@ -318,6 +333,7 @@ impl Metrics {
 
     /// After a name lookup.
     pub fn looked_up(&self, elapsed: Duration, ok: bool) {
+        statsd::looked_up(elapsed, ok);
         self.resolver_attempts.inc();
         if !ok {
             self.resolver_errors.inc();
@@ -333,6 +349,7 @@ impl Metrics {
         me: &SelfEndpoints,
     ) {
         if let Some(rule) = address_outcome(result, policy, me) {
+            statsd::address_rule(rule);
             if let Some((_, c)) = self.resolver_rules.iter().find(|(r, _)| *r == rule) {
                 c.inc();
             }
@@ -341,11 +358,13 @@ impl Metrics {
 
     /// The whole decision (both steps and the lookup between them).
     pub fn decided(&self, elapsed: Duration) {
+        statsd::decided(elapsed);
         self.decision_seconds.observe(elapsed.as_secs_f64());
     }
 
     /// After a dial to an approved address: `failure` is why it failed.
     pub fn dialled(&self, elapsed: Duration, failure: Option<ConnectFailure>) {
+        statsd::dialled(elapsed, failure);
         let success = if failure.is_none() { "true" } else { "false" };
         self.cn_atpt
             .get_or_create(&vec![("success", success)])
@@ -374,8 +393,10 @@ impl Metrics {
         OpenGuard(&self.tunnels_open)
     }
 
-    /// A tunnel ended.
-    pub fn tunnel_closed(&self, stats: &TunnelStats, duration: Duration) {
+    /// A tunnel of the request `verdicts` describes ended.
+    pub fn tunnel_closed(&self, stats: &TunnelStats, duration: Duration, verdicts: &Verdicts) {
+        let cut = matches!(stats.error, Some(TunnelError::ShuttingDown));
+        statsd::tunnel_closed(stats, duration, verdicts, cut);
         self.cn_close.inc();
         self.cn_spliced_bytes.inc_by(stats.spliced);
         self.tunnel_seconds.observe(duration.as_secs_f64());

@@ -3,3 +3,4 @@
 pub mod connect_failure;
 pub mod logging;
 pub mod metrics;
+pub mod statsd;

@@ -388,7 +388,7 @@ async fn connect(
     let stop = closed(&shared.force_stop);
     let open_tunnel = metrics::get().tunnel_opened();
     let stats = tunnel::run(client, upstream, eager, shared.settings.idle_timeout, stop).await;
-    metrics::get().tunnel_closed(&stats, started.elapsed());
+    metrics::get().tunnel_closed(&stats, started.elapsed(), &approved.verdicts);
     drop(open_tunnel);
     // The tunnel is closed: free its slot before saying so in the log.
     drop(tunnel_permit);

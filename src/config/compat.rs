@@ -1,0 +1,36 @@
+//! Parsers for the settings that make this proxy a drop-in for Smokescreen
+//! HEAD (issue 16): statsd, the stats socket, upstream proxies.
+
+use super::values;
+
+/// `--statsd-address` / `statsd_address`: `HOST:PORT` of a DogStatsD server
+/// (UDP). Empty means unset.
+pub fn parse_statsd_address(s: &str) -> Result<Option<String>, String> {
+    if s.is_empty() {
+        return Ok(None);
+    }
+    values::parse_resolver(s)
+        .map(Some)
+        .map_err(|_| "expected HOST:PORT such as 127.0.0.1:8200".to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statsd_address_is_host_and_port() {
+        assert_eq!(
+            parse_statsd_address("127.0.0.1:8125"),
+            Ok(Some("127.0.0.1:8125".into()))
+        );
+        assert_eq!(
+            parse_statsd_address("statsd.local:8125"),
+            Ok(Some("statsd.local:8125".into()))
+        );
+        assert_eq!(parse_statsd_address(""), Ok(None));
+        for bad in ["127.0.0.1", "::1:8125", "host:0", "unix:///run/statsd.sock"] {
+            assert!(parse_statsd_address(bad).is_err(), "{bad}");
+        }
+    }
+}
