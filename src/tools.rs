@@ -56,8 +56,6 @@ pub enum ToolError {
     Acl(String),
     /// The cases file could not be read or parsed.
     Cases { path: PathBuf, problem: String },
-    /// The proxy would refuse to start (a feature not built yet).
-    Unsupported(&'static str),
     /// The proxy would refuse to start (PROXY protocol without trusted
     /// ranges, unusable TLS files, an unresolvable DNS server).
     WouldNotStart(String),
@@ -71,12 +69,6 @@ impl fmt::Display for ToolError {
             ToolError::Acl(text) => write!(f, "could not load egress ACL: {text}"),
             ToolError::Cases { path, problem } => write!(f, "{}: {problem}", path.display()),
             ToolError::WouldNotStart(why) => write!(f, "the proxy would not start: {why}"),
-            ToolError::Unsupported(feature) => {
-                write!(
-                    f,
-                    "the proxy would not start: not supported in this version: {feature}"
-                )
-            }
         }
     }
 }
@@ -661,9 +653,6 @@ fn check_config(
         return Ok(0);
     }
     let loaded = load(args, env)?;
-    if let Some(feature) = crate::shell::unsupported(&loaded.config) {
-        return Err(ToolError::Unsupported(feature));
-    }
     crate::shell::front(&loaded.config).map_err(ToolError::WouldNotStart)?;
     crate::shell::resolver_servers(&loaded.config.resolver_addresses)
         .map_err(ToolError::WouldNotStart)?;

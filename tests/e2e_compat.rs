@@ -268,3 +268,71 @@ fn compat_examples_load() {
         );
     }
 }
+
+/// GET / on the stats socket: the HTTP response as text.
+fn read_stats_socket(path: &std::path::Path) -> String {
+    use std::io::Read as _;
+    let mut s = std::os::unix::net::UnixStream::connect(path).expect("connect stats socket");
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    s.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).expect("read stats socket");
+    out
+}
+
+#[test]
+fn the_stats_socket_lists_open_tunnels_as_smokescreen_does() {
+    if !in_private_netns("the_stats_socket_lists_open_tunnels_as_smokescreen_does") {
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let echo = Origin::echo();
+    let proxy = Proxy::start(&[
+        "--allow-address=127.0.0.1",
+        &format!("--stats-socket-dir={}", dir.path().display()),
+        "--stats-socket-file-mode=660",
+    ]);
+    let path = dir.path().join(format!("track-{}.sock", proxy.child.id()));
+    let mode = std::fs::metadata(&path)
+        .expect("socket file")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o660);
+    assert_eq!(
+        read_stats_socket(&path).split("\r\n\r\n").nth(1),
+        Some("[\n]\n"),
+        "no tunnel open yet"
+    );
+
+    let mut tunnel = open_tunnel_ok(proxy.addr, &echo.addr.to_string(), b"");
+    tunnel.write_all(b"ping").unwrap();
+    let mut got = [0u8; 4];
+    std::io::Read::read_exact(&mut tunnel, &mut got).unwrap();
+    let response = read_stats_socket(&path);
+    let (head, body) = response.split_once("\r\n\r\n").expect("head and body");
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("content-type: application/json"),
+        "{head}"
+    );
+    let list: serde_json::Value = serde_json::from_str(body).expect("JSON body");
+    let conns = list.as_array().expect("a list");
+    assert_eq!(conns.len(), 1, "{body}");
+    let c = &conns[0];
+    assert_eq!(c["role"], "authed");
+    assert_eq!(c["rhost"], echo.addr.to_string());
+    assert_eq!(c["raddr"], echo.addr.to_string());
+    assert_eq!(c["bytesIn"], 4);
+    assert_eq!(c["bytesOut"], 4);
+    assert_eq!(c["proxyType"], "connect");
+    assert!(c["secondsSinceLastActivity"].as_f64().is_some(), "{c}");
+    assert!(
+        c["created"].as_str().is_some_and(|t| t.contains('T')),
+        "{c}"
+    );
+    drop(tunnel);
+}

@@ -20,6 +20,7 @@ pub const DEFAULT_MAX_CONNECTIONS: &str = "10000";
 pub const DEFAULT_MAX_HEADER_BYTES: &str = "16384";
 pub const DEFAULT_LOG_FORMAT: &str = "text";
 pub const DEFAULT_LOG_LEVEL: &str = "info";
+pub const DEFAULT_STATS_SOCKET_FILE_MODE: &str = "700";
 /// Value-less boolean flags mean `true`; `--flag=false` overrides a file's `true`.
 const BOOL: &str = "true";
 
@@ -127,9 +128,13 @@ pub struct Cli {
     #[arg(long, value_name = "HOST:PORT")]
     pub statsd_address: Option<String>,
 
-    /// Directory for the stats socket (not supported yet: the proxy refuses to start)
+    /// Serve open tunnels as JSON over HTTP on the Unix socket DIR/track-PID.sock
     #[arg(long, value_name = "DIR")]
     pub stats_socket_dir: Option<PathBuf>,
+
+    /// File mode (octal) of the stats socket
+    #[arg(long, value_name = "MODE", default_value = DEFAULT_STATS_SOCKET_FILE_MODE)]
+    pub stats_socket_file_mode: String,
 
     /// Serve TLS to clients with this PEM bundle (certificate chain and private key)
     #[arg(long, value_name = "FILE")]

@@ -106,6 +106,7 @@ pub struct FileConfig {
     pub max_concurrent_connect_tunnels: Option<Scalar>,
     pub statsd_address: Option<Scalar>,
     pub stats_socket_dir: Option<PathBuf>,
+    pub stats_socket_file_mode: Option<Scalar>,
     // --- our additions ---
     #[serde(default)]
     pub static_hosts: BTreeMap<String, StaticIps>,

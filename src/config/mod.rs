@@ -136,6 +136,8 @@ pub struct Config {
     pub tls: Option<TlsConfig>,
     pub statsd_address: Option<String>,
     pub stats_socket_dir: Option<PathBuf>,
+    /// Permission bits of the stats socket file (`--stats-socket-file-mode`).
+    pub stats_socket_file_mode: u32,
     pub metrics: Option<MetricsConfig>,
     pub limits: Limits,
     pub max_header_bytes: usize,
@@ -551,10 +553,18 @@ fn build(cli: &Cli, file: &FileConfig, src: &Sources<'_>) -> Result<Config, Conf
             compat::parse_statsd_address,
         )?
         .flatten();
+    // issue 16: --stats-socket-dir, --stats-socket-file-mode
     let stats_socket_dir = src.path(
         cli.stats_socket_dir.as_ref(),
         file.stats_socket_dir.as_ref(),
     );
+    let stats_socket_file_mode = src.required(
+        "stats_socket_file_mode",
+        &cli.stats_socket_file_mode,
+        "stats_socket_file_mode",
+        file.stats_socket_file_mode.as_ref(),
+        compat::parse_file_mode,
+    )?;
     let acl_file = src.path(cli.egress_acl_file.as_ref(), file.acl_file.as_ref());
     let hosts_file = src.path(cli.hosts_file.as_ref(), file.hosts_file.as_ref());
     let static_hosts = static_hosts(cli, file, src, hosts_file.as_deref())?;
@@ -615,6 +625,7 @@ fn build(cli: &Cli, file: &FileConfig, src: &Sources<'_>) -> Result<Config, Conf
         tls,
         statsd_address,
         stats_socket_dir,
+        stats_socket_file_mode,
         metrics,
         limits,
         max_header_bytes,

@@ -31,15 +31,6 @@ use crate::shell::resolve::Resolver;
 use crate::shell::signals::AclSource;
 use crate::shell::state::Settings;
 
-/// Features whose flags are accepted for compatibility but not built yet:
-/// refusing to start beats silently running without what the operator asked for.
-pub(crate) fn unsupported(config: &Config) -> Option<&'static str> {
-    if config.stats_socket_dir.is_some() {
-        return Some("the stats socket (--stats-socket-dir)");
-    }
-    None
-}
-
 /// Run the proxy with a validated configuration; returns the exit status.
 pub fn start(config: Config) -> i32 {
     let format = match config.log_format {
@@ -47,13 +38,6 @@ pub fn start(config: Config) -> i32 {
         LogFormat::Json => Format::Json,
     };
     logging::init(format, config.log_level);
-    if let Some(feature) = unsupported(&config) {
-        emit(&logging::line(
-            Level::Error,
-            format!("not supported in this version: {feature}"),
-        ));
-        return 2;
-    }
     let front = match front(&config) {
         Ok(f) => f,
         Err(e) => {
@@ -168,6 +152,20 @@ pub fn start(config: Config) -> i32 {
         max_connections: config.limits.max_connections,
         also_listening: Vec::new(),
     };
+    let stats_socket = match &config.stats_socket_dir {
+        Some(dir) => match observe::stats_socket::start(dir, config.stats_socket_file_mode) {
+            Ok(path) => Some(path),
+            Err(e) => {
+                let what = observe::stats_socket::path(dir).display().to_string();
+                emit(
+                    &logging::line(Level::Error, "cannot start")
+                        .with("error", format!("stats socket {what}: {e}")),
+                );
+                return 2;
+            }
+        },
+        None => None,
+    };
     // The server runs as a task on the executor; the main thread only parks
     // (futures-lite's block_on, which does not drive the I/O reactor), so
     // accepts and the reactor do not bounce between threads.
@@ -180,6 +178,9 @@ pub fn start(config: Config) -> i32 {
             listener::run(bound, params).await
         }))
     });
+    if let Some(path) = stats_socket {
+        let _ = std::fs::remove_file(path);
+    }
     match served {
         Ok(()) => 0,
         Err(e) => {

@@ -24,6 +24,7 @@ use crate::shell::io::{read_more_timeout, write_all};
 use crate::shell::limits::{self, Permit};
 use crate::shell::logging::{self, emit};
 use crate::shell::metrics;
+use crate::shell::observe::conn_track;
 use crate::shell::observe::connect_failure::ConnectFailure;
 use crate::shell::runtime;
 use crate::shell::state::{closed, Shared};
@@ -387,7 +388,17 @@ async fn connect(
     let started = Instant::now();
     let stop = closed(&shared.force_stop);
     let open_tunnel = metrics::get().tunnel_opened();
-    let stats = tunnel::run(client, upstream, eager, shared.settings.idle_timeout, stop).await;
+    let counters = std::sync::Arc::new(tunnel::Counters::default());
+    let tracked = conn_track::get().track(conn_track::Tracked {
+        role: approved.verdicts.role.clone(),
+        rhost: approved.target.requested.clone(),
+        raddr: approved.addr,
+        created: start,
+        counters: std::sync::Arc::clone(&counters),
+    });
+    let idle = shared.settings.idle_timeout;
+    let stats = tunnel::run(client, upstream, eager, idle, stop, &counters).await;
+    drop(tracked);
     metrics::get().tunnel_closed(&stats, started.elapsed(), &approved.verdicts);
     drop(open_tunnel);
     // The tunnel is closed: free its slot before saying so in the log.
