@@ -676,6 +676,14 @@ fn check_config(
             let _ = writeln!(out, "metrics: off");
         }
     }
+    if let Some(s) = &c.statsd_address {
+        let _ = writeln!(out, "statsd: {s}");
+    }
+    for (kind, proxy) in [("https", &c.upstream.https), ("http", &c.upstream.http)] {
+        if let Some(p) = proxy {
+            let _ = writeln!(out, "upstream {kind} proxy: {}", p.authority);
+        }
+    }
     let acl = loaded.policy.acl.as_ref();
     let services = acl.map(|a| a.rule_names().count()).unwrap_or(0);
     let has_default = acl.is_some_and(|a| a.default_rule().is_some());

@@ -250,7 +250,10 @@ fn a_statsd_server_that_is_down_costs_nothing() {
 }
 
 /// The examples for issue 16's features.
-const EXAMPLES: &[&str] = &["examples/statsd/config.yaml"];
+const EXAMPLES: &[&str] = &[
+    "examples/statsd/config.yaml",
+    "examples/upstream-proxy/config.yaml",
+];
 
 /// They load with `check-config`.
 #[test]
@@ -267,6 +270,45 @@ fn compat_examples_load() {
             String::from_utf8_lossy(&out.stderr)
         );
     }
+}
+
+/// `check-config` names the upstream proxies and statsd, never a password.
+#[test]
+fn check_config_shows_upstreams_without_credentials() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_smokescreen"))
+        .args([
+            "check-config",
+            "--upstream-https-proxy-addr=http://me:s3cret@proxy.example:3128",
+            "--statsd-address=127.0.0.1:8125",
+        ])
+        .env("PROXY_PASSWORD", PASSWORD)
+        .env("HTTP_PROXY", "web-proxy.example:8080")
+        .output()
+        .expect("run check-config");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("upstream https proxy: proxy.example:3128\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("upstream http proxy: web-proxy.example:8080\n"),
+        "{text}"
+    );
+    assert!(text.contains("statsd: 127.0.0.1:8125\n"), "{text}");
+    assert!(!text.contains("s3cret"), "{text}");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_smokescreen"))
+        .args([
+            "check-config",
+            "--upstream-https-proxy-addr=https://me:s3cret@p:443",
+        ])
+        .env("PROXY_PASSWORD", PASSWORD)
+        .output()
+        .expect("run check-config");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("only http:// upstream proxies"), "{err}");
+    assert!(!err.contains("s3cret"), "{err}");
 }
 
 /// GET / on the stats socket: the HTTP response as text.
@@ -335,4 +377,185 @@ fn the_stats_socket_lists_open_tunnels_as_smokescreen_does() {
         "{c}"
     );
     drop(tunnel);
+}
+
+/// A fake upstream proxy: records each request head; CONNECT gets `answer`
+/// (a 200 then an echo, or a refusal), anything else a fixed 200.
+fn upstream_proxy(answer: &'static str) -> Origin {
+    Origin::start(std::sync::Arc::new(
+        move |mut s: std::net::TcpStream, reqs: &std::sync::Mutex<Vec<String>>| {
+            let mut buf = Vec::new();
+            let Some(head) = read_head(&mut s, &mut buf) else {
+                return;
+            };
+            reqs.lock().unwrap().push(head.clone());
+            if !head.starts_with("CONNECT ") {
+                let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 12\r\n\r\nvia upstream");
+                return;
+            }
+            let _ = s.write_all(answer.as_bytes());
+            if !answer.starts_with("HTTP/1.1 200") {
+                return;
+            }
+            let mut chunk = [0u8; 4096];
+            loop {
+                match std::io::Read::read(&mut s, &mut chunk) {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => {
+                        if s.write_all(&chunk[..n]).is_err() {
+                            return;
+                        }
+                    }
+                }
+            }
+        },
+    ))
+}
+
+const PROXY_OK: &str = "HTTP/1.1 200 Connection established\r\n\r\n";
+
+#[test]
+fn connect_and_http_go_through_the_upstream_proxies_after_every_check() {
+    if !in_private_netns("connect_and_http_go_through_the_upstream_proxies_after_every_check") {
+        return;
+    }
+    let https_proxy = upstream_proxy(PROXY_OK);
+    let http_proxy = upstream_proxy(PROXY_OK);
+    let mut proxy = Proxy::start(&[
+        &format!(
+            "--upstream-https-proxy-addr=http://corp:s3cret@{}",
+            https_proxy.addr
+        ),
+        &format!("--upstream-http-proxy-addr={}", http_proxy.addr),
+        // Public addresses the proxy checks but never dials itself.
+        "--static-host=dest.test=8.8.8.8",
+        "--static-host=private.test=10.0.0.1",
+    ]);
+
+    // CONNECT: the upstream is asked with CONNECT for the checked name.
+    let mut tunnel = open_tunnel_ok(proxy.addr, "DEST.test:443", b"");
+    tunnel.write_all(b"hello").unwrap();
+    let mut got = [0u8; 5];
+    std::io::Read::read_exact(&mut tunnel, &mut got).unwrap();
+    assert_eq!(&got, b"hello");
+    drop(tunnel);
+    let asked = https_proxy.requests.lock().unwrap()[0].clone();
+    assert!(
+        asked.starts_with("CONNECT dest.test:443 HTTP/1.1\r\n"),
+        "{asked}"
+    );
+    assert_eq!(header(&asked, "host").as_deref(), Some("dest.test:443"));
+    assert_eq!(
+        header(&asked, "proxy-authorization").as_deref(),
+        Some("Basic Y29ycDpzM2NyZXQ="),
+        "the upstream's own credentials, not the client's: {asked}"
+    );
+    let decision = fields(&proxy.wait_msg("CANONICAL-PROXY-DECISION", 1));
+    assert_eq!(decision["upstream_proxy"], https_proxy.addr.to_string());
+    assert_eq!(decision["allow"], "true");
+
+    // Plain HTTP: absolute-form to the HTTP upstream.
+    let (ok, body, err) = curl_via(&proxy, &[], "http://dest.test:8080/path?q=1");
+    assert!(ok, "curl: {err}");
+    assert_eq!(body, b"via upstream");
+    let asked = http_proxy.requests.lock().unwrap()[0].clone();
+    assert!(
+        asked.starts_with("GET http://dest.test:8080/path?q=1 HTTP/1.1\r\n"),
+        "{asked}"
+    );
+    assert_eq!(header(&asked, "proxy-authorization"), None, "{asked}");
+    let decision = fields(&proxy.wait_msg("CANONICAL-PROXY-DECISION", 2));
+    assert_eq!(decision["upstream_proxy"], http_proxy.addr.to_string());
+
+    // Refused by the ACL or an address rule: the upstream hears nothing.
+    let (_, head) = open_tunnel_at(proxy.addr, "db.internal:443", b"");
+    assert!(head.starts_with("HTTP/1.1 403"), "{head}");
+    let (_, head) = open_tunnel_at(proxy.addr, "private.test:443", b"");
+    assert!(head.starts_with("HTTP/1.1 403"), "{head}");
+    proxy.wait_msg("CANONICAL-PROXY-DECISION", 4);
+    assert_eq!(
+        https_proxy.accepted(),
+        1,
+        "upstream contacted for a refused request"
+    );
+    assert!(
+        !proxy.seen.join("\n").contains("s3cret"),
+        "upstream credentials in the log"
+    );
+}
+
+#[test]
+fn an_upstream_refusal_is_a_502_with_its_text() {
+    if !in_private_netns("an_upstream_refusal_is_a_502_with_its_text") {
+        return;
+    }
+    let refusing = upstream_proxy("HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n");
+    let mut proxy = Proxy::start(&[
+        &format!("--upstream-https-proxy-addr={}", refusing.addr),
+        "--static-host=dest.test=8.8.8.8",
+    ]);
+    let (mut s, head) = open_tunnel_at(proxy.addr, "dest.test:443", b"");
+    assert!(head.starts_with("HTTP/1.1 502"), "{head}");
+    let mut body = String::new();
+    let _ = std::io::Read::read_to_string(&mut s, &mut body);
+    let want = format!(
+        "upstream proxy {} refused CONNECT: 403 Forbidden",
+        refusing.addr
+    );
+    assert!(body.contains(&want), "{body}");
+    let decision = fields(&proxy.wait_msg("CANONICAL-PROXY-DECISION", 1));
+    assert_eq!(decision["status_code"], "502");
+    assert!(decision["error"].contains(&want), "{decision:?}");
+
+    // Nothing listening where the upstream should be: 502 too.
+    let proxy = Proxy::start(&[
+        &format!("--upstream-https-proxy-addr=127.0.0.1:{}", closed_port()),
+        "--static-host=dest.test=8.8.8.8",
+    ]);
+    let (_, head) = open_tunnel_at(proxy.addr, "dest.test:443", b"");
+    assert!(head.starts_with("HTTP/1.1 502"), "{head}");
+}
+
+#[test]
+fn the_environment_names_the_upstream_and_no_proxy_bypasses_it() {
+    if !in_private_netns("the_environment_names_the_upstream_and_no_proxy_bypasses_it") {
+        return;
+    }
+    let upstream = upstream_proxy(PROXY_OK);
+    let https_proxy = format!("http://{}", upstream.addr);
+    // The direct destination: a pinned name on an address added to lo.
+    let status = std::process::Command::new("ip")
+        .args(["addr", "add", "192.0.2.10/32", "dev", "lo"])
+        .status()
+        .expect("ip addr add");
+    assert!(status.success());
+    let direct = Origin::start_on("192.0.2.10:0", std::sync::Arc::new(|_s, _r| {}));
+    let proxy = Proxy::start_with_env(
+        &[
+            "--static-host=dest.test=8.8.8.8",
+            "--static-host=inside.corp=192.0.2.10",
+            "--allow-range=192.0.2.10/32",
+        ],
+        &[
+            ("PROXY_PASSWORD", PASSWORD),
+            ("HTTPS_PROXY", &https_proxy),
+            ("NO_PROXY", ".corp"),
+        ],
+    );
+    drop(open_tunnel_ok(proxy.addr, "dest.test:443", b""));
+    assert_eq!(upstream.accepted(), 1);
+    let target = format!("inside.corp:{}", direct.addr.port());
+    drop(open_tunnel_ok(proxy.addr, &target, b""));
+    assert_eq!(upstream.accepted(), 1, "NO_PROXY name went upstream");
+    // The proxy's dial completes at the handshake; the origin's accept
+    // thread counts a moment later.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while direct.accepted() == 0 && std::time::Instant::now() < deadline {
+        std::thread::yield_now();
+    }
+    assert_eq!(
+        direct.accepted(),
+        1,
+        "NO_PROXY name was not dialled directly"
+    );
 }

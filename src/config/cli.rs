@@ -28,6 +28,9 @@ const AFTER_HELP: &str = "\
 Environment:
   PROXY_PASSWORD  Password clients must send with Proxy-Authorization: Basic
                   (any user name). Required unless --allow-unauthenticated.
+  HTTP_PROXY, HTTPS_PROXY, NO_PROXY (or lower case)
+                  Upstream proxies as Go's ProxyFromEnvironment reads them;
+                  the --upstream-*-proxy-addr flags take precedence.
 
 Durations use Go syntax: 300ms, 10s, 1m30s, 1.5h (units ns us ms s m h); 0 alone is allowed.
 Flags given on the command line override the same setting in --config-file;
@@ -135,6 +138,14 @@ pub struct Cli {
     /// File mode (octal) of the stats socket
     #[arg(long, value_name = "MODE", default_value = DEFAULT_STATS_SOCKET_FILE_MODE)]
     pub stats_socket_file_mode: String,
+
+    /// Send plain HTTP requests through this proxy (http://[user:pass@]host:port; default: HTTP_PROXY)
+    #[arg(long, value_name = "URL")]
+    pub upstream_http_proxy_addr: Option<String>,
+
+    /// Send CONNECT tunnels through this proxy (http://[user:pass@]host:port; default: HTTPS_PROXY)
+    #[arg(long, value_name = "URL")]
+    pub upstream_https_proxy_addr: Option<String>,
 
     /// Serve TLS to clients with this PEM bundle (certificate chain and private key)
     #[arg(long, value_name = "FILE")]

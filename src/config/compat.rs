@@ -1,7 +1,56 @@
 //! Parsers for the settings that make this proxy a drop-in for Smokescreen
 //! HEAD (issue 16): statsd, the stats socket, upstream proxies.
 
-use super::values;
+use super::{values, ConfigError};
+use crate::core::upstream::{NoProxy, ProxyUrl, UpstreamProxies};
+
+/// The upstream proxies: each from its flag or config key (`(name, value)`)
+/// when set, else from the environment as Go's `httpproxy.FromEnvironment`
+/// reads it (upper case first). Error texts never show a password.
+pub fn upstream_proxies(
+    http: Option<(String, String)>,
+    https: Option<(String, String)>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<UpstreamProxies, ConfigError> {
+    let from_env = |names: [&'static str; 2]| {
+        names
+            .into_iter()
+            .find_map(|n| env(n).filter(|v| !v.is_empty()).map(|v| (n.to_string(), v)))
+    };
+    let parse = |setting: Option<(String, String)>| match setting {
+        None => Ok(None),
+        Some((name, value)) => {
+            ProxyUrl::parse(&value)
+                .map(Some)
+                .map_err(|e| ConfigError::InvalidValue {
+                    flag: name,
+                    value: redact_userinfo(&value),
+                    problem: e.to_string(),
+                })
+        }
+    };
+    Ok(UpstreamProxies {
+        http: parse(http.or_else(|| from_env(["HTTP_PROXY", "http_proxy"])))?,
+        https: parse(https.or_else(|| from_env(["HTTPS_PROXY", "https_proxy"])))?,
+        no_proxy: NoProxy::parse(
+            &from_env(["NO_PROXY", "no_proxy"])
+                .map(|(_, v)| v)
+                .unwrap_or_default(),
+        ),
+    })
+}
+
+/// `http://user:secret@host` → `http://***@host`, for error messages.
+fn redact_userinfo(value: &str) -> String {
+    let (scheme, rest) = match value.split_once("://") {
+        Some((s, r)) => (format!("{s}://"), r),
+        None => (String::new(), value),
+    };
+    match rest.rsplit_once('@') {
+        Some((_, host)) => format!("{scheme}***@{host}"),
+        None => value.to_string(),
+    }
+}
 
 /// `--statsd-address` / `statsd_address`: `HOST:PORT` of a DogStatsD server
 /// (UDP). Empty means unset.
@@ -28,6 +77,45 @@ pub fn parse_file_mode(s: &str) -> Result<u32, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn upstream_proxies_come_from_flags_then_the_environment() {
+        let env = |name: &str| match name {
+            "https_proxy" => Some("http://lower:3128".to_string()),
+            "HTTP_PROXY" => Some("env-http:8080".to_string()),
+            "NO_PROXY" => Some(".corp".to_string()),
+            _ => None,
+        };
+        let u = upstream_proxies(None, None, &env).unwrap();
+        assert_eq!(
+            u.http.map(|p| p.authority).as_deref(),
+            Some("env-http:8080")
+        );
+        assert_eq!(u.https.map(|p| p.authority).as_deref(), Some("lower:3128"));
+        assert_eq!(u.no_proxy, NoProxy::parse(".corp"));
+        let flag = Some((
+            "--upstream-https-proxy-addr".to_string(),
+            "flag:1".to_string(),
+        ));
+        let u = upstream_proxies(None, flag, &env).unwrap();
+        assert_eq!(u.https.map(|p| p.authority).as_deref(), Some("flag:1"));
+    }
+
+    #[test]
+    fn bad_proxy_urls_are_named_without_their_password() {
+        let bad = Some((
+            "HTTPS_PROXY".to_string(),
+            "socks5://me:hunter2@p:1080".to_string(),
+        ));
+        let err = upstream_proxies(None, bad, &|_| None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("HTTPS_PROXY") && err.contains("socks5"),
+            "{err}"
+        );
+        assert!(!err.contains("hunter2"), "{err}");
+    }
 
     #[test]
     fn file_modes_are_octal_permission_bits() {

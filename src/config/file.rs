@@ -108,6 +108,8 @@ pub struct FileConfig {
     pub stats_socket_dir: Option<PathBuf>,
     pub stats_socket_file_mode: Option<Scalar>,
     // --- our additions ---
+    pub upstream_http_proxy_addr: Option<Scalar>,
+    pub upstream_https_proxy_addr: Option<Scalar>,
     #[serde(default)]
     pub static_hosts: BTreeMap<String, StaticIps>,
     pub hosts_file: Option<PathBuf>,

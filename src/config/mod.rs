@@ -138,6 +138,8 @@ pub struct Config {
     pub stats_socket_dir: Option<PathBuf>,
     /// Permission bits of the stats socket file (`--stats-socket-file-mode`).
     pub stats_socket_file_mode: u32,
+    /// Parent proxies for allowed requests (flags, file, then environment).
+    pub upstream: crate::core::upstream::UpstreamProxies,
     pub metrics: Option<MetricsConfig>,
     pub limits: Limits,
     pub max_header_bytes: usize,
@@ -235,6 +237,26 @@ pub fn load(
         file_path: cli.config_file.as_deref(),
     };
     let mut config = build(&cli, &file, &sources)?;
+    // issue 16: --upstream-http-proxy-addr, --upstream-https-proxy-addr, HTTP(S)_PROXY, NO_PROXY
+    // A flag has no default, so it is set only when given; it beats the file.
+    let flag = |id: &str, value: &Option<String>, key: Option<&file::Scalar>| match (value, key) {
+        (Some(v), _) => Some((flag_name(id), v.clone())),
+        (None, Some(file::Scalar(v))) => Some((id.to_string(), v.clone())),
+        (None, None) => None,
+    };
+    config.upstream = compat::upstream_proxies(
+        flag(
+            "upstream_http_proxy_addr",
+            &cli.upstream_http_proxy_addr,
+            file.upstream_http_proxy_addr.as_ref(),
+        ),
+        flag(
+            "upstream_https_proxy_addr",
+            &cli.upstream_https_proxy_addr,
+            file.upstream_https_proxy_addr.as_ref(),
+        ),
+        env,
+    )?;
 
     config.password = env(PASSWORD_ENV)
         .filter(|p| !p.is_empty())
@@ -626,6 +648,7 @@ fn build(cli: &Cli, file: &FileConfig, src: &Sources<'_>) -> Result<Config, Conf
         statsd_address,
         stats_socket_dir,
         stats_socket_file_mode,
+        upstream: Default::default(),
         metrics,
         limits,
         max_header_bytes,

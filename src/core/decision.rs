@@ -371,6 +371,7 @@ fn record(facts: &RequestFacts, v: &Verdicts) -> DecisionRecord {
         error: None,
         content_length: facts.content_length,
         status_code: None,
+        upstream_proxy: None,
         level: Level::Info,
         rejected: Vec::new(),
     }

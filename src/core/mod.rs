@@ -18,6 +18,7 @@ pub mod record;
 pub mod reply;
 pub mod target;
 pub mod time;
+pub mod upstream;
 
 /// The ACL used when no `--egress-acl-file` is given: the Fly.io example's.
 pub const DEFAULT_ACL_YAML: &str = include_str!("../default-acl.yaml");

@@ -139,6 +139,7 @@ pub fn start(config: Config) -> i32 {
                 .map(|rate| (rate, config.limits.max_request_burst.unwrap_or(1))),
             max_concurrent_connect_tunnels: config.limits.max_concurrent_connect_tunnels,
         },
+        upstream: config.upstream.clone(),
     };
     limits::check_fd_budget(config.limits.max_connections);
     let metrics_config = config.metrics.clone();

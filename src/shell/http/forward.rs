@@ -24,6 +24,9 @@ pub struct Upstream {
     pub stream: Tcp,
     /// Bytes read from upstream past the last response.
     pub buf: Vec<u8>,
+    /// Set when `stream` goes to an upstream proxy: the request line is then
+    /// absolute-form, with the proxy's credentials.
+    pub via_proxy: Option<crate::core::upstream::ProxyUrl>,
 }
 
 impl Upstream {
@@ -32,6 +35,7 @@ impl Upstream {
             addr,
             stream,
             buf: Vec::new(),
+            via_proxy: None,
         }
     }
 }
@@ -88,19 +92,34 @@ fn push_length(out: &mut Vec<u8>, n: u64) {
     let _ = write!(out, "Content-Length: {n}\r\n");
 }
 
-fn request_head_bytes(head: &RequestHead, approved: &Approved) -> Vec<u8> {
+fn request_head_bytes(
+    head: &RequestHead,
+    approved: &Approved,
+    via_proxy: Option<&crate::core::upstream::ProxyUrl>,
+) -> Vec<u8> {
     let path = match &head.form {
         RequestForm::Absolute(uri) => uri.path_and_query.as_str(),
         _ => "/",
     };
+    let host = approved.target.host_header();
     let mut out = Vec::with_capacity(512);
     out.extend_from_slice(head.method.as_bytes());
     out.push(b' ');
+    if via_proxy.is_some() {
+        // An upstream proxy needs absolute-form (RFC 9112 §3.2.2).
+        out.extend_from_slice(b"http://");
+        out.extend_from_slice(host.as_bytes());
+    }
     out.extend_from_slice(path.as_bytes());
     out.extend_from_slice(b" HTTP/1.1\r\nHost: ");
     // RFC 9112 §3.2.2: the URI's authority, not whatever Host the client sent.
-    out.extend_from_slice(approved.target.host_header().as_bytes());
+    out.extend_from_slice(host.as_bytes());
     out.extend_from_slice(b"\r\n");
+    if let Some(auth) = via_proxy.and_then(|p| p.authorization.as_deref()) {
+        out.extend_from_slice(b"Proxy-Authorization: ");
+        out.extend_from_slice(auth.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
     push_headers(&mut out, &head.headers, &[]);
     match head.body {
         BodyFraming::Length(n) => push_length(&mut out, n),
@@ -123,13 +142,15 @@ pub async fn exchange(
     conn: Upstream,
     reused: bool,
 ) -> Exchange {
-    let request = request_head_bytes(head, approved);
+    let request = request_head_bytes(head, approved, conn.via_proxy.as_ref());
     let mut conn = conn;
     let mut retried = !reused;
     loop {
         match send_and_read_head(shared, client, client_buf, head, &request, &mut conn).await {
             Ok(resp) => return relay(client, head, resp, conn, shared.settings.idle_timeout).await,
-            Err(Failure::Stale) if !retried && head.body == BodyFraming::Empty => {
+            Err(Failure::Stale)
+                if !retried && head.body == BodyFraming::Empty && conn.via_proxy.is_none() =>
+            {
                 retried = true;
                 match crate::shell::runtime::timeout(
                     shared.settings.connect_timeout,

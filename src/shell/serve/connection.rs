@@ -20,6 +20,7 @@ use crate::core::reply::{self, Reply, CONNECT_ESTABLISHED};
 use crate::core::target::Target;
 use crate::core::time::Timestamp;
 use crate::shell::forward::{self, Upstream};
+use crate::shell::http::upstream_proxy as via_proxy;
 use crate::shell::io::{read_more_timeout, write_all};
 use crate::shell::limits::{self, Permit};
 use crate::shell::logging::{self, emit};
@@ -367,10 +368,15 @@ async fn connect(
     let start = logging::now();
     let facts = facts(&head, peer, cert, start);
     let outcome = match decide(shared, policy, me, target, &head, ProxyType::Connect, cert).await {
-        Ok(approved) => dial(shared, approved).await,
+        Ok(approved) => match shared.settings.upstream.for_target(&approved.target, true) {
+            Some(proxy) => via_proxy::connect_for(shared, approved, proxy).await,
+            None => dial(shared, approved)
+                .await
+                .map(|(s, a)| (s, a, Vec::new(), None)),
+        },
         Err(r) => Err(r),
     };
-    let (upstream, approved) = match outcome {
+    let (upstream, approved, from_proxy, via) = match outcome {
         Ok(ok) => ok,
         Err(refusal) => {
             log_refusal(&facts, &refusal);
@@ -379,8 +385,14 @@ async fn connect(
             return false;
         }
     };
-    emit(&decision::approved_record(&facts, &approved).to_line(logging::now()));
+    let mut record = decision::approved_record(&facts, &approved);
+    record.upstream_proxy = via;
+    emit(&record.to_line(logging::now()));
     if write_all(&client, CONNECT_ESTABLISHED).await.is_err() {
+        return false;
+    }
+    // Bytes the upstream proxy sent past its answer are the destination's.
+    if !from_proxy.is_empty() && write_all(&client, &from_proxy).await.is_err() {
         return false;
     }
     // The request is answered; from here on only the tunnel cap applies.
@@ -452,21 +464,33 @@ async fn forward_one(
             return false;
         }
     };
-    // Reuse the kept-alive upstream only when the core chose the same address.
-    let reusable = upstream.take().filter(|u| u.addr == approved.addr);
-    let (conn, approved, reused) = match reusable {
-        Some(u) => (u, approved, true),
-        None => match dial(shared, approved).await {
-            Ok((s, a)) => (Upstream::new(s, a.addr), a, false),
-            Err(refusal) => {
-                log_refusal(&facts, &refusal);
-                let _ = write_all(client, &refusal.reply(policy).to_bytes()).await;
-                return false;
-            }
-        },
+    let proxy = shared.settings.upstream.for_target(&approved.target, false);
+    // Reuse the kept-alive upstream only when the core chose the same
+    // address (never a connection to an upstream proxy: none is kept).
+    let reusable = upstream
+        .take()
+        .filter(|u| u.addr == approved.addr && proxy.is_none());
+    let dialled = match (reusable, proxy) {
+        (Some(u), _) => Ok((u, approved, true)),
+        (None, Some(p)) => via_proxy::dial_for(shared, approved, p).await,
+        (None, None) => dial(shared, approved)
+            .await
+            .map(|(s, a)| (Upstream::new(s, a.addr), a, false)),
     };
-    let result = forward::exchange(shared, client, buf, &head, &approved, conn, reused).await;
+    let (conn, approved, reused) = match dialled {
+        Ok(ok) => ok,
+        Err(refusal) => {
+            log_refusal(&facts, &refusal);
+            let _ = write_all(client, &refusal.reply(policy).to_bytes()).await;
+            return false;
+        }
+    };
+    let mut result = forward::exchange(shared, client, buf, &head, &approved, conn, reused).await;
+    if proxy.is_some() {
+        result.upstream = None;
+    }
     let mut record = decision::approved_record(&facts, &approved);
+    record.upstream_proxy = proxy.map(|p| p.authority.clone());
     if let Some(err) = &result.error {
         record.error = Some(err.clone());
         record.status_code = result.status_code;
