@@ -320,6 +320,7 @@ pub fn evaluate(loaded: &Loaded, q: &Query) -> Outcome {
             enforce_would_deny: out.enforce_would_deny,
             reason: out.reason.clone(),
             default_rule: false,
+            requested_proxy: None,
         },
     };
     match decision::after_dns(&loaded.policy, pending, Ok(&answers), &loaded.me) {

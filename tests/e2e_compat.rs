@@ -559,3 +559,111 @@ fn the_environment_names_the_upstream_and_no_proxy_bypasses_it() {
         "NO_PROXY name was not dialled directly"
     );
 }
+
+const EXTERNAL_PROXY_ACL: &str = "version: v1
+services:
+  - name: authed
+    project: users
+    action: report
+    allowed_external_proxies: [\"*.proxies.test\"]
+global_deny_list: [\"*.internal\"]
+";
+
+/// CONNECT with an `X-Upstream-Https-Proxy` header: the response head and the stream.
+fn connect_naming_proxy(proxy: &Proxy, target: &str, next: &str) -> (String, std::net::TcpStream) {
+    let mut s = connect(proxy);
+    write!(
+        s,
+        "CONNECT {target} HTTP/1.1\r\nProxy-Authorization: {}\r\nX-Upstream-Https-Proxy: {next}\r\n\r\n",
+        basic("u", PASSWORD)
+    )
+    .unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        if std::io::Read::read(&mut s, &mut byte).unwrap_or(0) == 0 {
+            break;
+        }
+        head.push(byte[0]);
+    }
+    (String::from_utf8_lossy(&head).into_owned(), s)
+}
+
+#[test]
+fn allowed_external_proxies_decide_the_clients_next_proxy() {
+    if !in_private_netns("allowed_external_proxies_decide_the_clients_next_proxy") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let acl = dir.path().join("acl.yaml");
+    std::fs::write(&acl, EXTERNAL_PROXY_ACL).unwrap();
+    let external = upstream_proxy(PROXY_OK);
+    let origin = Origin::http(ok_response);
+    let mut proxy = Proxy::start(&[
+        &format!("--egress-acl-file={}", acl.display()),
+        "--static-host=dest.test=8.8.8.8",
+        "--static-host=eu.proxies.test=127.0.0.1",
+        &format!("--allow-address={}", origin.addr),
+    ]);
+    let port = external.addr.port();
+
+    // Allowed: the tunnel goes through the proxy the client named.
+    let next = format!("http://eu.proxies.test:{port}");
+    let (head, mut tunnel) = connect_naming_proxy(&proxy, "dest.test:443", &next);
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    tunnel.write_all(b"hi").unwrap();
+    let mut got = [0u8; 2];
+    std::io::Read::read_exact(&mut tunnel, &mut got).unwrap();
+    assert_eq!(&got, b"hi");
+    let asked = external.requests.lock().unwrap()[0].clone();
+    assert!(
+        asked.starts_with("CONNECT dest.test:443 HTTP/1.1\r\n"),
+        "{asked}"
+    );
+    let decision = fields(&proxy.wait_msg("CANONICAL-PROXY-DECISION", 1));
+    assert_eq!(
+        decision["upstream_proxy"],
+        format!("eu.proxies.test:{port}")
+    );
+
+    // A proxy host the rule does not list: denied before anything is sent.
+    let (head, _) =
+        connect_naming_proxy(&proxy, "dest.test:443", &format!("http://127.0.0.1:{port}"));
+    assert!(head.starts_with("HTTP/1.1 403"), "{head}");
+    let decision = fields(&proxy.wait_msg("CANONICAL-PROXY-DECISION", 2));
+    assert_eq!(
+        decision["decision_reason"],
+        "connect proxy host not allowed in rule"
+    );
+    // Not a URL: Smokescreen's text.
+    let (head, _) = connect_naming_proxy(&proxy, "dest.test:443", "http://:1");
+    assert!(head.starts_with("HTTP/1.1 403"), "{head}");
+    let decision = fields(&proxy.wait_msg("CANONICAL-PROXY-DECISION", 3));
+    assert!(
+        decision["decision_reason"].starts_with("proxy header contains invalid URL"),
+        "{decision:?}"
+    );
+    // https:// (TLS to the next proxy) is allowed by the ACL but not built: 502.
+    let (head, _) = connect_naming_proxy(&proxy, "dest.test:443", "https://eu.proxies.test");
+    assert!(head.starts_with("HTTP/1.1 502"), "{head}");
+    assert_eq!(
+        external.accepted(),
+        1,
+        "the next proxy heard a refused request"
+    );
+
+    // Plain HTTP: the ACL checks the header, and it never reaches the destination.
+    let mut s = connect(&proxy);
+    write!(
+        s,
+        "GET http://{}/x HTTP/1.1\r\nProxy-Authorization: {}\r\nX-Upstream-Https-Proxy: {next}\r\nConnection: close\r\n\r\n",
+        origin.addr,
+        basic("u", PASSWORD)
+    )
+    .unwrap();
+    let mut buf = Vec::new();
+    let (head, _) = read_response(&mut s, &mut buf);
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let req = origin.requests.lock().unwrap()[0].clone();
+    assert_eq!(header(&req, "x-upstream-https-proxy"), None, "{req}");
+}

@@ -19,11 +19,16 @@ use crate::core::record::{Client, DecisionRecord, Level, ProxyType};
 use crate::core::reply::{denied_message, Reply};
 use crate::core::target::{Host, Target};
 use crate::core::time::Timestamp;
+use crate::core::upstream::ProxyUrl;
 
 /// Decision text for address denials (Smokescreen's).
 pub const ADDRESS_DENIED_REASON: &str = "destination address was denied by rule, see error";
 /// Decision text for role failures (Smokescreen's).
 pub const ROLE_UNKNOWN_REASON: &str = "Client role cannot be determined";
+/// The header a client names its next proxy in (Smokescreen HEAD).
+pub const UPSTREAM_PROXY_HEADER: &str = "x-upstream-https-proxy";
+/// Smokescreen HEAD's text for an `X-Upstream-Https-Proxy` that is not a URL.
+pub const INVALID_PROXY_HEADER_REASON: &str = "proxy header contains invalid URL. The correct format is https://[username:password@]my.proxy.srv:12345";
 
 /// Everything the core needs to decide, loaded once and swapped whole on reload.
 #[derive(Clone, Debug)]
@@ -61,6 +66,9 @@ pub struct Verdicts {
     pub reason: String,
     /// The ACL's default rule decided (the role had no rule of its own).
     pub default_rule: bool,
+    /// The next proxy the client named in `X-Upstream-Https-Proxy`, once
+    /// the rule's `allowed_external_proxies` allowed it.
+    pub requested_proxy: Option<ProxyUrl>,
 }
 
 /// Passed the role and ACL checks; waiting for addresses.
@@ -182,6 +190,7 @@ pub fn before_dns_for(
         enforce_would_deny: false,
         reason: String::new(),
         default_rule: false,
+        requested_proxy: None,
     };
     let role = match determine_role_for(headers, &policy.auth, cert) {
         Ok(role) => role,
@@ -199,11 +208,33 @@ pub fn before_dns_for(
         }
     };
     verdicts.role = role.0;
+    let requested_proxy = match headers.get(UPSTREAM_PROXY_HEADER) {
+        None | Some([]) => None,
+        Some(raw) => {
+            let raw = String::from_utf8_lossy(raw);
+            match ProxyUrl::parse_header(&raw) {
+                Ok(p) => Some(p),
+                Err(_) => {
+                    verdicts.reason = INVALID_PROXY_HEADER_REASON.to_string();
+                    return Err(Box::new(Refusal {
+                        kind: RefusalKind::Acl,
+                        message: denied_message(&target.requested, INVALID_PROXY_HEADER_REASON),
+                        verdicts,
+                        error: None,
+                        dst: None,
+                        rejected: Vec::new(),
+                    }));
+                }
+            }
+        }
+    };
     let host = target.host.acl_str();
+    let proxy_host = requested_proxy.as_ref().map(|p| p.host.as_str());
     let decision = match &policy.acl {
-        Some(acl) => acl.decide(&verdicts.role, &host),
+        Some(acl) => acl.decide_with_proxy(&verdicts.role, &host, proxy_host),
         None => acl::Decision::not_configured(),
     };
+    verdicts.requested_proxy = requested_proxy;
     verdicts.project = decision.project.to_string();
     verdicts.reason = decision.reason.to_string();
     verdicts.enforce_would_deny = decision.enforce_would_deny();

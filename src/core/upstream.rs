@@ -27,6 +27,9 @@ pub struct ProxyUrl {
     pub port: u16,
     /// The `Proxy-Authorization` value from the URL's userinfo.
     pub authorization: Option<String>,
+    /// `https://`: the proxy wants TLS (only a client's
+    /// `X-Upstream-Https-Proxy` may name one; it is refused when dialled).
+    pub tls: bool,
 }
 
 /// Never prints the credentials.
@@ -72,11 +75,22 @@ impl ProxyUrl {
     /// Parse `http://[user:pass@]host[:port]` or, as Go does, a bare
     /// `host[:port]`. The port defaults to 80.
     pub fn parse(raw: &str) -> Result<ProxyUrl, ProxyUrlError> {
+        match ProxyUrl::parse_header(raw)? {
+            p if p.tls => Err(ProxyUrlError::UnsupportedScheme("https".into())),
+            p => Ok(p),
+        }
+    }
+
+    /// Parse a client's `X-Upstream-Https-Proxy`: as [`ProxyUrl::parse`],
+    /// but `https://` is read too (port 443 by default) so the ACL can judge
+    /// its host.
+    pub fn parse_header(raw: &str) -> Result<ProxyUrl, ProxyUrlError> {
         let raw = raw.trim();
-        let rest = match raw.split_once("://") {
-            Some((scheme, rest)) if scheme.eq_ignore_ascii_case("http") => rest,
+        let (rest, tls) = match raw.split_once("://") {
+            Some((scheme, rest)) if scheme.eq_ignore_ascii_case("http") => (rest, false),
+            Some((scheme, rest)) if scheme.eq_ignore_ascii_case("https") => (rest, true),
             Some((scheme, _)) => return Err(ProxyUrlError::UnsupportedScheme(scheme.to_string())),
-            None => raw,
+            None => (raw, false),
         };
         let rest = rest.strip_suffix('/').unwrap_or(rest);
         if rest.contains(['/', '?', '#']) {
@@ -86,7 +100,7 @@ impl ProxyUrl {
             Some((u, h)) => (Some(u), h),
             None => (None, rest),
         };
-        let (host, port) = split_host_port(hostport)?;
+        let (host, port) = split_host_port(hostport, if tls { 443 } else { 80 })?;
         if host.is_empty() {
             return Err(ProxyUrlError::MissingHost);
         }
@@ -107,11 +121,12 @@ impl ProxyUrl {
             host: host.to_string(),
             port,
             authorization,
+            tls,
         })
     }
 }
 
-fn split_host_port(s: &str) -> Result<(&str, u16), ProxyUrlError> {
+fn split_host_port(s: &str, default_port: u16) -> Result<(&str, u16), ProxyUrlError> {
     let (host, port) = if let Some(rest) = s.strip_prefix('[') {
         let (inner, after) = rest.split_once(']').ok_or(ProxyUrlError::MissingHost)?;
         match after.strip_prefix(':') {
@@ -126,7 +141,7 @@ fn split_host_port(s: &str) -> Result<(&str, u16), ProxyUrlError> {
         }
     };
     let port = match port {
-        None => 80,
+        None => default_port,
         Some(p) => p
             .parse::<u16>()
             .ok()
@@ -262,10 +277,20 @@ pub struct UpstreamProxies {
 
 impl UpstreamProxies {
     /// The proxy that carries an allowed request to `target`, or `None` to
-    /// connect directly.
-    pub fn for_target(&self, target: &Target, connect: bool) -> Option<&ProxyUrl> {
-        let proxy = if connect { &self.https } else { &self.http };
-        let proxy = proxy.as_ref()?;
+    /// connect directly. For CONNECT, a proxy the client named (and the ACL
+    /// allowed, `X-Upstream-Https-Proxy`) takes the place of the configured
+    /// one, as in Smokescreen HEAD; `NO_PROXY` and loopback still go direct.
+    pub fn for_target<'a>(
+        &'a self,
+        target: &Target,
+        connect: bool,
+        requested: Option<&'a ProxyUrl>,
+    ) -> Option<&'a ProxyUrl> {
+        let proxy = match (connect, requested) {
+            (true, Some(r)) => r,
+            (true, None) => self.https.as_ref()?,
+            (false, _) => self.http.as_ref()?,
+        };
         let local = match &target.host {
             Host::Name(n) => n == "localhost",
             Host::Ip(ip) => ip.is_loopback(),
@@ -316,6 +341,12 @@ mod tests {
             ProxyUrl::parse("http://proxy/x"),
             Err(ProxyUrlError::TrailingPath)
         );
+        let h = ProxyUrl::parse_header("https://u:p@ext.proxy:8443").unwrap();
+        assert_eq!((h.authority.as_str(), h.tls), ("ext.proxy:8443", true));
+        assert_eq!(
+            ProxyUrl::parse_header("https://ext.proxy").unwrap().port,
+            443
+        );
     }
 
     fn proxies(no_proxy: &str) -> UpstreamProxies {
@@ -328,7 +359,7 @@ mod tests {
 
     fn via(p: &UpstreamProxies, target: &str, connect: bool) -> Option<String> {
         let t = parse_connect_target(target).unwrap();
-        p.for_target(&t, connect).map(|u| u.host.clone())
+        p.for_target(&t, connect, None).map(|u| u.host.clone())
     }
 
     #[test]

@@ -98,6 +98,9 @@ pub enum Reason {
     OpenPolicy,
     DefaultRulePolicy,
     NotConfigured,
+    /// The request's `X-Upstream-Https-Proxy` is not in the rule's
+    /// `allowed_external_proxies`.
+    ConnectProxyNotAllowed,
 }
 
 impl fmt::Display for Reason {
@@ -112,6 +115,7 @@ impl fmt::Display for Reason {
             Reason::OpenPolicy => "rule has open enforcement policy",
             Reason::DefaultRulePolicy => "default rule policy used",
             Reason::NotConfigured => "Egress ACL is not configured",
+            Reason::ConnectProxyNotAllowed => "connect proxy host not allowed in rule",
         })
     }
 }
@@ -235,7 +239,7 @@ pub const NO_DEFAULT_WARNING: &str =
 
 /// Keys of later Smokescreen versions that change behaviour we do not have;
 /// refusing them beats silently ignoring them.
-const UNSUPPORTED_RULE_KEYS: [&str; 2] = ["allowed_external_proxies", "mitm_domains"];
+const UNSUPPORTED_RULE_KEYS: [&str; 1] = ["mitm_domains"];
 
 /// One validated rule (a service or the default).
 #[derive(Clone, Debug)]
@@ -244,6 +248,8 @@ pub struct Rule {
     project: String,
     action: Action,
     allowed: GlobSet,
+    /// `allowed_external_proxies`: hosts the client may name as the next proxy.
+    external_proxies: GlobSet,
 }
 
 impl Rule {
@@ -354,6 +360,14 @@ impl Acl {
     /// normalised is made so first (case, trailing dots, Unicode), so
     /// `FOO.INTERNAL.` cannot slip past `*.internal`.
     pub fn decide(&self, role: &str, host: &str) -> Decision {
+        self.decide_with_proxy(role, host, None)
+    }
+
+    /// [`Acl::decide`] for a request that names the next proxy
+    /// (`X-Upstream-Https-Proxy`): as in Smokescreen HEAD, a proxy host the
+    /// rule's `allowed_external_proxies` does not match is denied before
+    /// anything else, whatever the rule's action.
+    pub fn decide_with_proxy(&self, role: &str, host: &str, proxy: Option<&str>) -> Decision {
         let (rule, is_default) = match self.by_name.get(role).and_then(|&i| self.rules.get(i)) {
             Some(rule) => (rule, false),
             None => match &self.default {
@@ -368,6 +382,16 @@ impl Acl {
                 }
             },
         };
+        let proxy_allowed =
+            |p: &str| canonical_host(p).is_some_and(|p| rule.external_proxies.matches(&p));
+        if proxy.is_some_and(|p| !proxy_allowed(p)) {
+            return Decision {
+                verdict: Verdict::Deny,
+                reason: Reason::ConnectProxyNotAllowed,
+                project: rule.project.clone(),
+                default_rule: is_default,
+            };
+        }
         let (verdict, reason) = self.judge(rule, is_default, canonical_host(host).as_deref());
         Decision {
             verdict,
@@ -466,6 +490,7 @@ fn build_rule(place: &str, raw: load::RawRule, disabled: &[Action]) -> Result<Ru
             action: e.0,
         })?;
     let allowed = build_set(place, raw.allowed_domains)?;
+    let external_proxies = build_set(place, raw.allowed_external_proxies)?;
     if disabled.contains(&action) {
         return Err(AclError::DisabledPolicy {
             rule: place.to_owned(),
@@ -477,6 +502,7 @@ fn build_rule(place: &str, raw: load::RawRule, disabled: &[Action]) -> Result<Ru
         project: raw.project.map(|t| t.0).unwrap_or_default(),
         action,
         allowed,
+        external_proxies,
     })
 }
 

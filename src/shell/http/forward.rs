@@ -68,6 +68,8 @@ const HOP_BY_HOP: &[&str] = &[
     "host",
     "x-smokescreen-trace-id",
     "x-smokescreen-role",
+    // A client's next proxy (checked by the ACL) is for us, never the destination.
+    "x-upstream-https-proxy",
 ];
 
 fn push_headers(out: &mut Vec<u8>, headers: &Headers, extra_drop: &[&str]) {

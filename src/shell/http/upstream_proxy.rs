@@ -11,13 +11,14 @@ use std::time::Duration;
 
 use crate::core::decision::{self, Approved, Refusal};
 use crate::core::head::{parse_response, HeadLimits};
-use crate::core::target::Target;
+use crate::core::target::{normalise_host, Host, Target};
 use crate::core::upstream::ProxyUrl;
 use crate::shell::forward::Upstream;
 use crate::shell::io::{read_more_timeout, write_all};
 use crate::shell::net::Tcp;
 use crate::shell::observe::connect_failure::ConnectFailure;
 use crate::shell::observe::metrics;
+use crate::shell::resolve::Resolver;
 use crate::shell::runtime;
 use crate::shell::state::Shared;
 
@@ -33,6 +34,8 @@ pub enum UpstreamProxyError {
     Refused(String, u16, String),
     /// The proxy's answer was not an HTTP response (or it closed).
     BadResponse(String, String),
+    /// An `https://` proxy (named by a client): TLS to a proxy is not built.
+    Tls(String),
 }
 
 impl UpstreamProxyError {
@@ -63,23 +66,33 @@ impl fmt::Display for UpstreamProxyError {
             UpstreamProxyError::BadResponse(p, problem) => {
                 write!(f, "upstream proxy {p}: {problem}")
             }
+            UpstreamProxyError::Tls(p) => write!(
+                f,
+                "upstream proxy {p}: TLS to an upstream proxy (https://) is not supported by this proxy"
+            ),
         }
     }
 }
 
 impl std::error::Error for UpstreamProxyError {}
 
-/// Connect to the proxy itself within `limit` (a name is resolved first).
+/// Connect to the proxy itself within `limit`. A name is resolved as
+/// destinations are (static hosts, `--resolver-address` or the system), but
+/// its addresses are not put to the address rules: the operator chose it.
 pub async fn dial(
     proxy: &ProxyUrl,
+    resolver: &Resolver,
     limit: Duration,
 ) -> Result<(Tcp, SocketAddr), UpstreamProxyError> {
     let name = proxy.authority.clone();
     let attempt = async {
-        let host = proxy.host.trim_start_matches('[').trim_end_matches(']');
-        let addrs = runtime::lookup_host(host, proxy.port).await?;
+        let ips = match normalise_host(&proxy.host) {
+            Ok(Host::Ip(ip)) => vec![ip],
+            Ok(Host::Name(n)) => resolver.lookup(&n).await.map_err(io::Error::other)?,
+            Err(e) => return Err(io::Error::new(io::ErrorKind::InvalidInput, e.to_string())),
+        };
         let mut last = io::Error::new(io::ErrorKind::NotFound, "no address");
-        for addr in addrs {
+        for addr in ips.into_iter().map(|ip| SocketAddr::new(ip, proxy.port)) {
             match Tcp::connect(addr).await {
                 Ok(tcp) => return Ok((tcp, addr)),
                 Err(e) => last = e,
@@ -120,10 +133,14 @@ pub fn connect_request(proxy: &ProxyUrl, target: &Target) -> Vec<u8> {
 /// to the destination's side of the tunnel).
 pub async fn connect(
     proxy: &ProxyUrl,
+    resolver: &Resolver,
     target: &Target,
     limit: Duration,
 ) -> Result<(Tcp, SocketAddr, Vec<u8>), UpstreamProxyError> {
-    let (tcp, addr) = dial(proxy, limit).await?;
+    if proxy.tls {
+        return Err(UpstreamProxyError::Tls(proxy.authority.clone()));
+    }
+    let (tcp, addr) = dial(proxy, resolver, limit).await?;
     let name = || proxy.authority.clone();
     let bad = |problem: String| UpstreamProxyError::BadResponse(name(), problem);
     if let Err(e) = write_all(&tcp, &connect_request(proxy, target)).await {
@@ -183,7 +200,8 @@ pub async fn connect_for(
     proxy: &ProxyUrl,
 ) -> Result<(Tcp, Approved, Vec<u8>, Option<String>), Box<Refusal>> {
     let started = std::time::Instant::now();
-    let result = connect(proxy, &approved.target, shared.settings.connect_timeout).await;
+    let limit = shared.settings.connect_timeout;
+    let result = connect(proxy, &shared.resolver, &approved.target, limit).await;
     count(started, &result);
     match result {
         Ok((tcp, _, rest)) => {
@@ -201,7 +219,7 @@ pub async fn dial_for(
     proxy: &ProxyUrl,
 ) -> Result<(Upstream, Approved, bool), Box<Refusal>> {
     let started = std::time::Instant::now();
-    let result = dial(proxy, shared.settings.connect_timeout).await;
+    let result = dial(proxy, &shared.resolver, shared.settings.connect_timeout).await;
     count(started, &result);
     match result {
         Ok((tcp, addr)) => {

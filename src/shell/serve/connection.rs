@@ -368,7 +368,11 @@ async fn connect(
     let start = logging::now();
     let facts = facts(&head, peer, cert, start);
     let outcome = match decide(shared, policy, me, target, &head, ProxyType::Connect, cert).await {
-        Ok(approved) => match shared.settings.upstream.for_target(&approved.target, true) {
+        Ok(approved) => match shared.settings.upstream.for_target(
+            &approved.target,
+            true,
+            approved.verdicts.requested_proxy.clone().as_ref(),
+        ) {
             Some(proxy) => via_proxy::connect_for(shared, approved, proxy).await,
             None => dial(shared, approved)
                 .await
@@ -464,7 +468,12 @@ async fn forward_one(
             return false;
         }
     };
-    let proxy = shared.settings.upstream.for_target(&approved.target, false);
+    // A client's X-Upstream-Https-Proxy applies to CONNECT only (as in
+    // Smokescreen HEAD); here it was checked by the ACL and is not forwarded.
+    let proxy = shared
+        .settings
+        .upstream
+        .for_target(&approved.target, false, None);
     // Reuse the kept-alive upstream only when the core chose the same
     // address (never a connection to an upstream proxy: none is kept).
     let reusable = upstream
