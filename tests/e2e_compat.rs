@@ -667,3 +667,23 @@ fn allowed_external_proxies_decide_the_clients_next_proxy() {
     let req = origin.requests.lock().unwrap()[0].clone();
     assert_eq!(header(&req, "x-upstream-https-proxy"), None, "{req}");
 }
+
+#[test]
+fn statsd_counts_limited_requests_as_smokescreen_does() {
+    if !in_private_netns("statsd_counts_limited_requests_as_smokescreen_does") {
+        return;
+    }
+    let statsd = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let flag = format!("--statsd-address={}", statsd.local_addr().unwrap());
+    let echo = Origin::echo();
+    let proxy = Proxy::start(&[
+        &flag,
+        "--allow-address=127.0.0.1",
+        "--max-concurrent-connect-tunnels=1",
+    ]);
+    let first = open_tunnel_ok(proxy.addr, &echo.addr.to_string(), b"");
+    let (_, head) = open_tunnel_at(proxy.addr, &echo.addr.to_string(), b"");
+    assert!(head.starts_with("HTTP/1.1 429"), "{head}");
+    statsd_lines_until(&statsd, &["smokescreen.tunnels.concurrency_limited:1|c"]);
+    drop(first);
+}

@@ -16,6 +16,7 @@ use prometheus_client::metrics::counter::Counter;
 
 use crate::core::addr::Rule;
 use crate::core::decision::Verdicts;
+use crate::core::limits::LimitRefusal;
 use crate::shell::observe::connect_failure::ConnectFailure;
 use crate::shell::observe::metrics::{rule_metric_name, AclOutcome};
 use crate::shell::runtime::{self, bounded, Receiver, Sender, UdpSocket};
@@ -180,6 +181,19 @@ pub fn dialled(elapsed: Duration, failure: Option<ConnectFailure>) {
 /// `proxy_duration_ms`: the proxy's own latency before the dial.
 pub fn decided(elapsed: Duration) {
     send("proxy_duration_ms", millis(elapsed), Kind::Timing, &[]);
+}
+
+/// `requests.rate_limited`, `requests.concurrency_limited`,
+/// `tunnels.concurrency_limited` (Smokescreen's limiter metrics; our
+/// `--max-connections` has no Smokescreen counterpart and sends none).
+pub fn limited(refusal: LimitRefusal) {
+    let name = match refusal {
+        LimitRefusal::RateLimited => "requests.rate_limited",
+        LimitRefusal::Overloaded => "requests.concurrency_limited",
+        LimitRefusal::TooManyTunnels => "tunnels.concurrency_limited",
+        LimitRefusal::TooManyConnections => return,
+    };
+    send(name, 1.0, Kind::Count, &[]);
 }
 
 /// `cn.close`, `cn.duration` (seconds), `cn.bytes_in`, `cn.bytes_out`, tagged
