@@ -160,6 +160,13 @@ fn prometheus_has_smokescreen_heads_names_and_counts_literals() {
     );
 }
 
+/// A UDP socket standing in for the statsd server, and the flag naming it.
+fn statsd_listener() -> (std::net::UdpSocket, String) {
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let flag = format!("--statsd-address={}", socket.local_addr().unwrap());
+    (socket, flag)
+}
+
 /// Collect statsd datagrams until every `want` line has arrived (bounded).
 fn statsd_lines_until(socket: &std::net::UdpSocket, want: &[&str]) -> Vec<String> {
     socket
@@ -187,8 +194,7 @@ fn statsd_sends_smokescreens_names_and_tags_over_udp() {
     if !in_private_netns("statsd_sends_smokescreens_names_and_tags_over_udp") {
         return;
     }
-    let statsd = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-    let flag = format!("--statsd-address={}", statsd.local_addr().unwrap());
+    let (statsd, flag) = statsd_listener();
     let echo = Origin::echo();
     let mut proxy = Proxy::start(&[&flag, "--allow-address=127.0.0.1"]);
     let mut tunnel = open_tunnel_ok(proxy.addr, &echo.addr.to_string(), b"");
@@ -673,8 +679,7 @@ fn statsd_counts_limited_requests_as_smokescreen_does() {
     if !in_private_netns("statsd_counts_limited_requests_as_smokescreen_does") {
         return;
     }
-    let statsd = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-    let flag = format!("--statsd-address={}", statsd.local_addr().unwrap());
+    let (statsd, flag) = statsd_listener();
     let echo = Origin::echo();
     let proxy = Proxy::start(&[
         &flag,
