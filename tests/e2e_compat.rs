@@ -338,7 +338,7 @@ fn the_stats_socket_lists_open_tunnels_as_smokescreen_does() {
     use std::os::unix::fs::PermissionsExt as _;
     let dir = tempfile::tempdir().unwrap();
     let echo = Origin::echo();
-    let proxy = Proxy::start(&[
+    let mut proxy = Proxy::start(&[
         "--allow-address=127.0.0.1",
         &format!("--stats-socket-dir={}", dir.path().display()),
         "--stats-socket-file-mode=660",
@@ -359,7 +359,16 @@ fn the_stats_socket_lists_open_tunnels_as_smokescreen_does() {
     tunnel.write_all(b"ping").unwrap();
     let mut got = [0u8; 4];
     std::io::Read::read_exact(&mut tunnel, &mut got).unwrap();
-    let response = read_stats_socket(&path);
+    // A direction counts its bytes once its write returns, which can be just
+    // after the client has them: ask again until the counts settle (bounded).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let response = loop {
+        let response = read_stats_socket(&path);
+        let settled = response.contains("\"bytesIn\":4,\"bytesOut\":4");
+        if settled || std::time::Instant::now() > deadline {
+            break response;
+        }
+    };
     let (head, body) = response.split_once("\r\n\r\n").expect("head and body");
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
     assert!(
@@ -383,6 +392,10 @@ fn the_stats_socket_lists_open_tunnels_as_smokescreen_does() {
         "{c}"
     );
     drop(tunnel);
+    // The socket file goes when the proxy exits.
+    proxy.signal("TERM");
+    assert!(proxy.wait_exit().success());
+    assert!(!path.exists(), "stats socket left behind");
 }
 
 /// A fake upstream proxy: records each request head; CONNECT gets `answer`
