@@ -202,7 +202,7 @@ impl fmt::Display for AclError {
             AclError::MissingName { index } => write!(f, "services[{index}]: rule has no name"),
             AclError::UnknownKey { rule, key } => write!(
                 f,
-                "{rule}: unknown key '{key}' (a rule has name, project, action, allowed_domains)"
+                "{rule}: unknown key '{key}' (a rule has name, project, action, allowed_domains, allowed_external_proxies)"
             ),
             AclError::UnsupportedKey { rule, key } => {
                 write!(f, "{rule}: '{key}' is not supported by this proxy")

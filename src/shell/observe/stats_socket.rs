@@ -13,6 +13,8 @@ use crate::shell::runtime::{self, ReadExt as _, UnixListener, UnixStream, WriteE
 const MAX_HEAD: usize = 8 * 1024;
 /// A client gets this long to send its request head.
 const READ_TIMEOUT: Duration = Duration::from_secs(5);
+/// Pause after a failed accept (EMFILE) before the next.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 
 /// Where the socket goes for this process.
 pub fn path(dir: &Path) -> PathBuf {
@@ -32,8 +34,12 @@ pub fn start(dir: &Path, mode: u32) -> std::io::Result<PathBuf> {
     let listener = UnixListener::from(std_listener);
     runtime::spawn(async move {
         loop {
-            if let Ok((stream, _)) = listener.accept().await {
-                runtime::spawn(answer(stream));
+            match listener.accept().await {
+                Ok((stream, _)) => {
+                    runtime::spawn(answer(stream));
+                }
+                // Out of file descriptors and the like: back off, do not spin.
+                Err(_) => runtime::sleep(ACCEPT_BACKOFF).await,
             }
         }
     });
