@@ -4,5 +4,6 @@ pub mod conn_track;
 pub mod connect_failure;
 pub mod logging;
 pub mod metrics;
+pub mod outcome;
 pub mod stats_socket;
 pub mod statsd;
