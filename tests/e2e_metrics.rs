@@ -111,11 +111,13 @@ fn metrics_count_real_requests_and_health_is_ready() {
         ("acl_deny_total", 1.0),
         ("acl_allow_total", 0.0),
         ("acl_role_not_determined_total", 1.0),
-        ("resolver_attempts_total", 2.0),
+        // The literal 127.0.0.1 counts too, as in Smokescreen.
+        ("resolver_attempts_total", 3.0),
         ("resolver_errors_total", 1.0),
         ("resolver_allow_user_configured_total", 1.0),
         ("resolver_deny_not_global_unicast_total", 1.0),
-        ("cn_atpt_total", 1.0),
+        ("cn_atpt_total{success=\"true\"}", 1.0),
+        ("cn_atpt_total{success=\"false\"}", 0.0),
         ("cn_atpt_success_total", 1.0),
         ("cn_atpt_fail_total", 0.0),
         ("cn_close_total", 1.0),
@@ -123,7 +125,7 @@ fn metrics_count_real_requests_and_health_is_ready() {
         ("cn_spliced_bytes_total", 0.0),
         ("tunnels_open", 0.0),
         ("proxy_decision_duration_seconds_count", 5.0),
-        ("resolver_lookup_duration_seconds_count", 2.0),
+        ("resolver_lookup_duration_seconds_count", 3.0),
         ("cn_atpt_connect_duration_seconds_count", 1.0),
         ("cn_duration_seconds_count", 1.0),
         ("cn_bytes_in_count", 1.0),
@@ -198,7 +200,10 @@ fn metrics_port_is_refused_as_a_destination() {
         2.0,
         "{text}"
     );
-    assert_eq!(sample(&text, "cn_atpt_total"), 0.0, "never dialled: {text}");
+    for success in ["true", "false"] {
+        let series = format!("cn_atpt_total{{success=\"{success}\"}}");
+        assert_eq!(sample(&text, &series), 0.0, "never dialled: {text}");
+    }
 }
 
 #[test]

@@ -3,12 +3,11 @@
 use proptest::prelude::*;
 use smokescreen::core::acl::{parse_glob, Acl, Decision, GlobSet, Reason};
 
-/// A DNS label. Hyphens in the third and fourth places are reserved
-/// (RFC 5891 §4.2.3.1: `xn--` and future prefixes), and the ACL refuses an
-/// `xn--` label that is not valid punycode, so none is generated.
+/// A DNS label; `--` in positions 3-4 is left out (that is the reserved
+/// `xn--` form, which must be valid punycode to load: `xn--0` is not).
 fn label() -> impl Strategy<Value = String> {
     "[a-z0-9]([a-z0-9-]{0,6}[a-z0-9])?"
-        .prop_filter("reserved hyphens", |l| l.get(2..4) != Some("--"))
+        .prop_filter("reserved xn-- style label", |l| l.get(2..4) != Some("--"))
 }
 
 /// A DNS name whose last label starts with a letter (a numeric last label

@@ -115,7 +115,7 @@ proptest! {
         let Ok(Some(req)) = parse_request(text.as_bytes(), &limits) else {
             return Ok(());
         };
-        let sent = forward::request_head(&req);
+        let sent = forward::request_head(&req, None);
         let again = parse_request(&sent, &limits);
         prop_assert!(matches!(again, Ok(Some(_))), "{:?}", String::from_utf8_lossy(&sent));
         let Ok(Some(again)) = again else { unreachable!() };

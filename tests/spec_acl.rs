@@ -24,6 +24,8 @@ struct DecisionCase {
     acl: String,
     role: String,
     host: String,
+    /// The `X-Upstream-Https-Proxy` host, if the request named one.
+    proxy: Option<String>,
     expect: Expect,
 }
 
@@ -98,7 +100,7 @@ fn decisions() {
         let Some(acl) = loaded.get(&case.acl) else {
             panic!("{}: no acl named {:?}", case.name, case.acl);
         };
-        let d = acl.decide(&case.role, &case.host);
+        let d = acl.decide_with_proxy(&case.role, &case.host, case.proxy.as_deref());
         let got = (
             verdict_name(d.verdict),
             d.reason.to_string(),

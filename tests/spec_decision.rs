@@ -96,6 +96,8 @@ struct Got {
     allow: Option<bool>,
     enforce_would_deny: Option<bool>,
     spends_budget: Option<bool>,
+    /// The decision line's `status_code`, when there is a decision line.
+    status_code: Option<Option<u16>>,
 }
 
 fn run(case: &Case, acls: &BTreeMap<String, String>) -> Result<Got, String> {
@@ -215,6 +217,7 @@ fn run(case: &Case, acls: &BTreeMap<String, String>) -> Result<Got, String> {
     got.project = Some(record.project.clone());
     got.allow = Some(record.allow);
     got.enforce_would_deny = Some(record.enforce_would_deny);
+    got.status_code = Some(record.status_code);
     Ok(got)
 }
 
@@ -248,6 +251,15 @@ fn check(case: &Case, got: &Got) -> Vec<String> {
         bad.push(format!("expected refusal, got dial {:?}", got.dial));
     }
     cmp!(status);
+    // Smokescreen HEAD logs the status of every refusal, and none on success.
+    if let Some(logged) = got.status_code {
+        if logged != got.status {
+            bad.push(format!(
+                "status_code on the decision line: want {:?}, got {logged:?}",
+                got.status
+            ));
+        }
+    }
     cmp!(reason);
     cmp!(error);
     cmp!(body);

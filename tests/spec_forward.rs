@@ -85,7 +85,7 @@ fn apply(rule: &Rule) -> Result<String, String> {
         .expect("valid request")
         .expect("complete request");
     let Some(response) = &rule.response else {
-        let bytes = forward::request_head(&req);
+        let bytes = forward::request_head(&req, None);
         return Ok(String::from_utf8_lossy(&bytes).into_owned());
     };
     let resp = parse_response(response.as_bytes(), &limits, forward::is_head(&req))

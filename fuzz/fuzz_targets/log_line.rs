@@ -170,6 +170,8 @@ fuzz_target!(|input: Input| {
             dst: r.dst,
             error: r.error,
             content_length: r.content_length,
+            status_code: (!r.allow).then_some(403),
+            upstream_proxy: None,
             level,
             rejected: r
                 .rejected

@@ -44,6 +44,7 @@ pub fn build(src: &Sources<'_>) -> Result<Config, ConfigError> {
     let deny_message_extra = src.value(&DENY_MESSAGE_EXTRA)?.flatten();
     let statsd_address = src.value(&STATSD_ADDRESS)?.flatten();
     let stats_socket_dir = src.path(&STATS_SOCKET_DIR)?;
+    let stats_socket_file_mode = src.required(&STATS_SOCKET_FILE_MODE)?;
     let acl_file = src.path(&ACL_FILE)?;
     let hosts_file = src.path(&HOSTS_FILE)?;
     let static_hosts = static_hosts(src, hosts_file.as_deref())?;
@@ -86,6 +87,9 @@ pub fn build(src: &Sources<'_>) -> Result<Config, ConfigError> {
         tls,
         statsd_address,
         stats_socket_dir,
+        stats_socket_file_mode,
+        // Set by `load_matches`, which has the environment.
+        upstream: Default::default(),
         metrics,
         limits,
         max_header_bytes,

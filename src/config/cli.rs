@@ -12,6 +12,10 @@ const AFTER_HELP: &str = "\
 Environment:
   PROXY_PASSWORD  Password clients must send with Proxy-Authorization: Basic
                   (any user name). Required unless --allow-unauthenticated.
+  HTTP_PROXY, HTTPS_PROXY, NO_PROXY (or lower case)
+                  Upstream proxies as Go's ProxyFromEnvironment reads them;
+                  --upstream-http-proxy-addr and --upstream-https-proxy-addr
+                  take precedence.
 
 Durations use Go syntax: 300ms, 10s, 1m30s, 1.5h (units ns us ms s m h); 0 alone is allowed.
 Flags given on the command line override the same setting in --config-file;

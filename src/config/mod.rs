@@ -12,6 +12,7 @@
 pub mod acl_source;
 mod build;
 mod cli;
+mod compat;
 pub mod duration;
 mod file;
 pub mod hosts;
@@ -119,6 +120,10 @@ pub struct Config {
     pub tls: Option<TlsConfig>,
     pub statsd_address: Option<String>,
     pub stats_socket_dir: Option<PathBuf>,
+    /// Permission bits of the stats socket file (`--stats-socket-file-mode`).
+    pub stats_socket_file_mode: u32,
+    /// Parent proxies for allowed requests (flags, file, then environment).
+    pub upstream: crate::core::upstream::UpstreamProxies,
     pub metrics: Option<MetricsConfig>,
     pub limits: Limits,
     pub max_header_bytes: usize,
@@ -239,6 +244,12 @@ pub fn load_matches(
         file_path,
     };
     let mut config = build::build(&sources)?;
+    // HTTP(S)_PROXY and NO_PROXY fill in what the flags and keys leave unset.
+    config.upstream = compat::upstream_proxies(
+        sources.named_text(&settings::UPSTREAM_HTTP_PROXY_ADDR)?,
+        sources.named_text(&settings::UPSTREAM_HTTPS_PROXY_ADDR)?,
+        env,
+    )?;
 
     config.password = env(PASSWORD_ENV)
         .filter(|p| !p.is_empty())

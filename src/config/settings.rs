@@ -221,12 +221,27 @@ pub const HOSTS_FILE: Spec = Spec::path("hosts-file", "FILE")
 pub const STATSD_ADDRESS: Setting<Option<String>> = Setting::new(
     Spec::value("statsd-address", "HOST:PORT")
         .key("statsd_address")
-        .help("StatsD address (accepted for compatibility)"),
-    values::parse_optional_text,
+        .help("Send DogStatsD metrics over UDP to this address (names prefixed smokescreen.)"),
+    super::compat::parse_statsd_address,
 );
 pub const STATS_SOCKET_DIR: Spec = Spec::path("stats-socket-dir", "DIR")
     .key("stats_socket_dir")
-    .help("Directory for the stats socket (accepted for compatibility)");
+    .help("Serve open tunnels as JSON over HTTP on the Unix socket DIR/track-PID.sock");
+pub const STATS_SOCKET_FILE_MODE: Setting<u32> = Setting::new(
+    Spec::value("stats-socket-file-mode", "MODE")
+        .key("stats_socket_file_mode")
+        .default("700")
+        .help("File mode (octal) of the stats socket"),
+    super::compat::parse_file_mode,
+);
+/// Read as text and parsed by `compat::upstream_proxies`, which also reads
+/// the environment and keeps a password out of its error texts.
+pub const UPSTREAM_HTTP_PROXY_ADDR: Spec = Spec::value("upstream-http-proxy-addr", "URL")
+    .key("upstream_http_proxy_addr")
+    .help("Send plain HTTP requests through this proxy (http://[user:pass@]host:port; default: HTTP_PROXY)");
+pub const UPSTREAM_HTTPS_PROXY_ADDR: Spec = Spec::value("upstream-https-proxy-addr", "URL")
+    .key("upstream_https_proxy_addr")
+    .help("Send CONNECT tunnels through this proxy (http://[user:pass@]host:port; default: HTTPS_PROXY)");
 /// The file's counterparts are in the `tls` block (see `file.rs`).
 pub const TLS_SERVER_BUNDLE_FILE: Spec = Spec::path("tls-server-bundle-file", "FILE")
     .help("Serve TLS to clients with this PEM bundle (certificate chain and private key)");
@@ -301,7 +316,7 @@ pub const MAX_CONNECTIONS: Setting<usize> = Setting::new(
     Spec::value("max-connections", "N")
         .key("max_connections")
         .default("10000")
-        .help("Client connections open at once; more wait to be accepted"),
+        .help("Client connections open at once; more are answered 503 and closed"),
     |s| values::parse_bounded(s, 1, usize::MAX),
 );
 pub const MAX_HEADER_BYTES: Setting<usize> = Setting::new(
@@ -362,6 +377,9 @@ pub const ALL: &[&Spec] = &[
     &HOSTS_FILE,
     &STATSD_ADDRESS.spec,
     &STATS_SOCKET_DIR,
+    &STATS_SOCKET_FILE_MODE.spec,
+    &UPSTREAM_HTTP_PROXY_ADDR,
+    &UPSTREAM_HTTPS_PROXY_ADDR,
     &TLS_SERVER_BUNDLE_FILE,
     &TLS_CLIENT_CA_FILE,
     &TLS_CRL_FILE,

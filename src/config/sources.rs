@@ -71,6 +71,20 @@ impl Sources<'_> {
         }
     }
 
+    /// A value-only setting's raw text and where it came from (`--flag` or
+    /// the file's key), for a caller that words its own errors (one that
+    /// must not echo a password in the value, say).
+    pub fn named_text(&self, spec: &Spec) -> Result<Option<(String, String)>, ConfigError> {
+        let flag = self.flag_text(spec)?;
+        let from_file = spec.key.and_then(|k| Some((k, self.file.scalar(k)?)));
+        Ok(match (self.on_command_line(spec), from_file, flag) {
+            (true, _, Some(v)) => Some((spec.flag_name(), v.to_string())),
+            (false, Some((key, v)), _) => Some((key.to_string(), v.to_string())),
+            (_, _, Some(v)) => Some((spec.flag_name(), v.to_string())),
+            (_, _, None) => None,
+        })
+    }
+
     /// A setting that always has a value: given, or its default.
     pub fn required<T>(&self, setting: &Setting<T>) -> Result<T, ConfigError> {
         self.value(setting)?

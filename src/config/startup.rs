@@ -30,15 +30,6 @@ impl fmt::Display for StartupError {
 
 impl std::error::Error for StartupError {}
 
-/// Features whose flags are accepted for compatibility but not built yet:
-/// refusing to start beats silently running without what the operator asked for.
-pub fn unsupported(config: &Config) -> Option<&'static str> {
-    if config.statsd_address.is_some() || config.stats_socket_dir.is_some() {
-        return Some("statsd metrics (--statsd-address, --stats-socket-dir); use --expose-prometheus-metrics");
-    }
-    None
-}
-
 /// PROXY protocol headers are believed only from named peers.
 pub fn check_proxy_protocol(config: &Config) -> Result<(), StartupError> {
     if config.proxy_protocol && config.proxy_protocol_trusted_ranges.is_empty() {

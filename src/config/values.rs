@@ -241,11 +241,6 @@ pub fn parse_log_level(s: &str) -> Result<LevelFilter, String> {
     }
 }
 
-/// Free text recorded for compatibility (statsd address); empty means unset.
-pub fn parse_optional_text(s: &str) -> Result<Option<String>, String> {
-    Ok((!s.is_empty()).then(|| s.to_string()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

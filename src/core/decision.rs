@@ -20,11 +20,16 @@ use crate::core::record::{Client, DecisionRecord, Level, ProxyType};
 use crate::core::reply::{denied_message, Reply};
 use crate::core::target::{Host, Target};
 use crate::core::time::Timestamp;
+use crate::core::upstream::ProxyUrl;
 
 /// Decision text for address denials (Smokescreen's).
 pub const ADDRESS_DENIED_REASON: &str = "destination address was denied by rule, see error";
 /// Decision text for role failures (Smokescreen's).
 pub const ROLE_UNKNOWN_REASON: &str = "Client role cannot be determined";
+/// The header a client names its next proxy in (Smokescreen HEAD).
+pub const UPSTREAM_PROXY_HEADER: &str = "x-upstream-https-proxy";
+/// Smokescreen HEAD's text for an `X-Upstream-Https-Proxy` that is not a URL.
+pub const INVALID_PROXY_HEADER_REASON: &str = "proxy header contains invalid URL. The correct format is https://[username:password@]my.proxy.srv:12345";
 
 /// Everything the core needs to decide, loaded once and swapped whole on reload.
 #[derive(Clone, Debug)]
@@ -62,6 +67,11 @@ pub struct Verdicts {
     pub reason: String,
     /// The ACL step's reason, once it ran (tools name the rule from it).
     pub acl_reason: Option<acl::Reason>,
+    /// The ACL's default rule decided (the role had no rule of its own).
+    pub default_rule: bool,
+    /// The next proxy the client named in `X-Upstream-Https-Proxy`, once
+    /// the rule's `allowed_external_proxies` allowed it.
+    pub requested_proxy: Option<ProxyUrl>,
 }
 
 /// Passed the role and ACL checks; waiting for addresses.
@@ -183,6 +193,8 @@ pub fn before_dns_for(
         enforce_would_deny: false,
         reason: String::new(),
         acl_reason: None,
+        default_rule: false,
+        requested_proxy: None,
     };
     let role = match determine_role_for(headers, &policy.auth, cert) {
         Ok(role) => role,
@@ -200,7 +212,27 @@ pub fn before_dns_for(
         }
     };
     verdicts.role = role.0;
-    acl_step(policy, target, verdicts)
+    let requested_proxy = match headers.get(UPSTREAM_PROXY_HEADER) {
+        None | Some([]) => None,
+        Some(raw) => {
+            let raw = String::from_utf8_lossy(raw);
+            match ProxyUrl::parse_header(&raw) {
+                Ok(p) => Some(p),
+                Err(_) => {
+                    verdicts.reason = INVALID_PROXY_HEADER_REASON.to_string();
+                    return Err(Box::new(Refusal {
+                        kind: RefusalKind::Acl,
+                        message: denied_message(&target.requested, INVALID_PROXY_HEADER_REASON),
+                        verdicts,
+                        error: None,
+                        dst: None,
+                        rejected: Vec::new(),
+                    }));
+                }
+            }
+        }
+    };
+    acl_step(policy, target, verdicts, requested_proxy)
 }
 
 /// [`before_dns`] for a role that is already known: the ACL step alone.
@@ -221,26 +253,33 @@ pub fn before_dns_as(
         enforce_would_deny: false,
         reason: String::new(),
         acl_reason: None,
+        default_rule: false,
+        requested_proxy: None,
     };
-    acl_step(policy, target, verdicts)
+    acl_step(policy, target, verdicts, None)
 }
 
-/// The ACL half of step one, for a role already in `verdicts`.
+/// The ACL half of step one, for a role already in `verdicts` (and the
+/// next proxy the client asked for, if any).
 fn acl_step(
     policy: &Policy,
     target: &Target,
     mut verdicts: Verdicts,
+    requested_proxy: Option<ProxyUrl>,
 ) -> Result<Pending, Box<Refusal>> {
     let host = target.host.acl_str();
+    let proxy_host = requested_proxy.as_ref().map(|p| p.host.as_str());
     let decision = match &policy.acl {
-        Some(acl) => acl.decide(&verdicts.role, &host),
+        Some(acl) => acl.decide_with_proxy(&verdicts.role, &host, proxy_host),
         None => acl::Decision::not_configured(),
     };
+    verdicts.requested_proxy = requested_proxy;
     verdicts.project = decision.project.to_string();
     verdicts.reason = decision.reason.to_string();
     verdicts.acl_reason = Some(decision.reason);
     verdicts.enforce_would_deny = decision.enforce_would_deny();
     verdicts.acl_allowed = decision.allows();
+    verdicts.default_rule = decision.default_rule;
     if !decision.allows() {
         return Err(Box::new(Refusal {
             kind: RefusalKind::Acl,
@@ -448,6 +487,8 @@ fn record(facts: &RequestFacts, v: &Verdicts) -> DecisionRecord {
         dst: None,
         error: None,
         content_length: facts.content_length,
+        status_code: None,
+        upstream_proxy: None,
         level: Level::Info,
         rejected: Vec::new(),
     }
@@ -466,6 +507,7 @@ pub fn refusal_record(facts: &RequestFacts, refusal: &Refusal) -> DecisionRecord
     let mut r = record(facts, &refusal.verdicts);
     r.dst = refusal.dst;
     r.error = refusal.error.clone();
+    r.status_code = Some(refusal.status());
     r.level = refusal.level();
     r.rejected = refusal.rejected.clone();
     r

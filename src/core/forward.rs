@@ -14,6 +14,7 @@ use std::io::Write as _;
 use crate::core::head::{
     content_length, BodyFraming, Headers, RequestForm, RequestHead, ResponseHead, Version,
 };
+use crate::core::upstream::ProxyUrl;
 
 /// Fields never forwarded in either direction: hop-by-hop (RFC 9110 §7.6.1),
 /// proxy credentials and challenges, and the framing and `Host` fields we
@@ -32,8 +33,13 @@ const HOP_BY_HOP: &[&str] = &[
     "host",
 ];
 
-/// Smokescreen's request control fields, meant for this proxy only.
-const PROXY_REQUEST_FIELDS: &[&str] = &["x-smokescreen-trace-id", "x-smokescreen-role"];
+/// Smokescreen's request control fields, meant for this proxy only (the
+/// client's next proxy, `X-Upstream-Https-Proxy`, was checked by the ACL).
+const PROXY_REQUEST_FIELDS: &[&str] = &[
+    "x-smokescreen-trace-id",
+    "x-smokescreen-role",
+    "x-upstream-https-proxy",
+];
 
 /// Response fields starting with this are the proxy's own (`X-Smokescreen-Error`):
 /// an origin's must not pose as ours.
@@ -168,19 +174,29 @@ fn push_codings(out: &mut Vec<u8>, codings: &[String]) {
 /// The head sent to the origin: origin-form target, `Host` from the URI
 /// (RFC 9112 §3.2.2, whatever `Host` the client sent), the client's
 /// end-to-end fields, and our framing for the body.
-pub fn request_head(req: &RequestHead) -> Vec<u8> {
+pub fn request_head(req: &RequestHead, via: Option<&ProxyUrl>) -> Vec<u8> {
     let (path, host) = match &req.form {
-        RequestForm::Absolute(uri) => (uri.path_and_query.as_str(), uri.target.requested.as_str()),
-        RequestForm::Connect(t) => ("/", t.requested.as_str()),
-        RequestForm::Origin(p) => (p.as_str(), ""),
+        RequestForm::Absolute(uri) => (uri.path_and_query.as_str(), uri.target.host_header()),
+        RequestForm::Connect(t) => ("/", t.host_header()),
+        RequestForm::Origin(p) => (p.as_str(), "".into()),
     };
     let mut out = Vec::with_capacity(512);
     out.extend_from_slice(req.method.as_bytes());
     out.push(b' ');
+    if via.is_some() {
+        // An upstream proxy takes absolute-form (RFC 9112 §3.2.2).
+        out.extend_from_slice(b"http://");
+        out.extend_from_slice(host.as_bytes());
+    }
     out.extend_from_slice(path.as_bytes());
     out.extend_from_slice(b" HTTP/1.1\r\nHost: ");
     out.extend_from_slice(host.as_bytes());
     out.extend_from_slice(b"\r\n");
+    if let Some(auth) = via.and_then(|p| p.authorization.as_deref()) {
+        out.extend_from_slice(b"Proxy-Authorization: ");
+        out.extend_from_slice(auth.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
     // An HTTP/1.0 client's expectation is ignored (RFC 9110 §10.1.1): it
     // sends its body at once, so the origin must not wait for a 100.
     let http10 = req.version == Version::Http10;

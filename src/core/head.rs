@@ -205,7 +205,7 @@ pub enum HeadError {
     InvalidMethod,
     /// Not `method SP target SP version`.
     MalformedRequestLine,
-    /// Control, space or non-ASCII byte in the request target.
+    /// Control or space byte in the request target, or bytes that are not UTF-8.
     InvalidTargetChar,
     /// `OPTIONS *`: meaningless to a forward proxy.
     AsteriskForm,
@@ -347,11 +347,14 @@ pub(crate) fn request_line(line: &[u8]) -> Result<(&str, &str, Version), HeadErr
     if target.is_empty() {
         return Err(HeadError::MalformedRequestLine);
     }
-    if !target.iter().all(|b| b.is_ascii_graphic()) {
+    // Raw UTF-8 is let through (Smokescreen turns such a host into punycode);
+    // `core::target` refuses it anywhere but the host, and in the host any
+    // Unicode space or control character.
+    if !target.iter().all(|b| b.is_ascii_graphic() || !b.is_ascii()) {
         return Err(HeadError::InvalidTargetChar);
     }
     let version = parse_version(version)?;
-    // Both are ASCII (checked above), so these conversions cannot fail.
+    // The method is ASCII (checked above), so this conversion cannot fail.
     let method = std::str::from_utf8(method).map_err(|_| HeadError::InvalidMethod)?;
     let target = std::str::from_utf8(target).map_err(|_| HeadError::InvalidTargetChar)?;
     Ok((method, target, version))
@@ -672,6 +675,18 @@ mod tests {
         let parsed = parser.parse(head.as_bytes(), &limits).unwrap().unwrap();
         assert_eq!(parsed.head_len, head.len());
         assert_eq!(parser.examined(), head.len());
+    }
+
+    #[test]
+    fn a_target_that_is_not_utf8_is_refused() {
+        let raw = b"CONNECT \xff.example.com:443 HTTP/1.1\r\n\r\n";
+        assert_eq!(
+            parse_request(raw, &HeadLimits::default()),
+            Err(HeadError::InvalidTargetChar)
+        );
+        // A UTF-8 control character is as bad as an ASCII one.
+        let raw = "CONNECT a\u{85}b.example.com:443 HTTP/1.1\r\n\r\n";
+        assert!(req(raw).is_err());
     }
 
     #[test]

@@ -23,6 +23,7 @@ pub mod reply;
 pub mod suggest;
 pub mod target;
 pub mod time;
+pub mod upstream;
 
 /// The ACL used when no `--egress-acl-file` is given: the Fly.io example's.
 pub const DEFAULT_ACL_YAML: &str = include_str!("../default-acl.yaml");

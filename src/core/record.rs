@@ -362,6 +362,12 @@ pub struct DecisionRecord {
     /// What went wrong, when something did (auth failure, address denial, dial error).
     pub error: Option<String>,
     pub content_length: u64,
+    /// The status of the proxy's own answer when it refused or failed the
+    /// request (Smokescreen HEAD's `status_code`); absent when the request
+    /// went through.
+    pub status_code: Option<u16>,
+    /// The upstream proxy (`host:port`) that carried the request, if any.
+    pub upstream_proxy: Option<String>,
     pub level: Level,
     /// Resolved addresses refused before the one dialled (or all of them).
     pub rejected: Vec<(std::net::IpAddr, crate::core::addr::Rule)>,
@@ -374,8 +380,8 @@ impl DecisionRecord {
     pub fn to_line(&self, now: Timestamp) -> LogLine<'_> {
         let src = self.client.source;
         let mut line = LogLine::new(now, self.level, DECISION_MSG);
-        // Up to 21 fields: one allocation instead of five regrowths.
-        line.fields.reserve(21);
+        // Up to 23 fields: one allocation instead of five regrowths.
+        line.fields.reserve(23);
         line = line
             .with("allow", self.allow)
             .with("content_length", self.content_length)
@@ -403,6 +409,13 @@ impl DecisionRecord {
         }
         if let Some(err) = &self.error {
             line = line.with("error", err.as_str());
+        }
+        if let Some(code) = self.status_code {
+            line = line.with("status_code", code);
+        }
+        if let Some(proxy) = &self.upstream_proxy {
+            // Our addition: which parent proxy carried the request.
+            line = line.with("upstream_proxy", proxy.as_str());
         }
         // Only when it adds to `error`: a mixed answer, or several refused addresses.
         if !self.rejected.is_empty() && (self.dst.is_some() || self.rejected.len() > 1) {

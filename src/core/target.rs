@@ -63,6 +63,21 @@ pub struct Target {
     pub requested: String,
 }
 
+impl Target {
+    /// The authority for an outgoing `Host` header: what the client wrote,
+    /// except that a raw UTF-8 name goes out in its punycode form (as Go's
+    /// client sends it, so the destination sees what the ACL saw).
+    pub fn host_header(&self) -> Cow<'_, str> {
+        if self.requested.is_ascii() {
+            return Cow::Borrowed(&self.requested);
+        }
+        match split_authority(&self.requested) {
+            Ok((_, Some(_))) => Cow::Owned(format!("{}:{}", self.host.uri_str(), self.port)),
+            _ => Cow::Owned(self.host.uri_str().into_owned()),
+        }
+    }
+}
+
 /// An absolute-form `http://` request target.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AbsoluteUri {
@@ -459,6 +474,24 @@ mod tests {
         ] {
             assert_eq!(normalise_host(raw), Err(TargetError::InvalidIpv4), "{raw}");
         }
+    }
+
+    #[test]
+    fn host_header_is_punycode_for_raw_utf8_names() {
+        let header = |raw: &str| {
+            parse_absolute_uri(raw)
+                .unwrap()
+                .target
+                .host_header()
+                .into_owned()
+        };
+        assert_eq!(header("http://bücher.example/"), "xn--bcher-kva.example");
+        assert_eq!(
+            header("http://bücher.example:8080/"),
+            "xn--bcher-kva.example:8080"
+        );
+        // ASCII stays exactly as written (case included).
+        assert_eq!(header("http://Example.COM:80/"), "Example.COM:80");
     }
 
     #[test]

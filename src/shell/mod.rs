@@ -22,7 +22,7 @@ pub use serve::{connection, interfaces, limits, listener, signals, state};
 pub use transport::{io, net, pool, splice, tunnel};
 
 use crate::config::acl_source::AclSource;
-use crate::config::startup::{self, unsupported};
+use crate::config::startup;
 use crate::config::{Config, LogFormat};
 use crate::core::auth::AuthMode;
 use crate::core::decision::Policy;
@@ -39,13 +39,6 @@ pub fn start(config: Config) -> i32 {
         LogFormat::Json => Format::Json,
     };
     logging::init(format, config.log_level);
-    if let Some(feature) = unsupported(&config) {
-        emit(&logging::line(
-            Level::Error,
-            format!("not supported in this version: {feature}"),
-        ));
-        return 2;
-    }
     let front = match front(&config) {
         Ok(f) => f,
         Err(e) => {
@@ -60,6 +53,15 @@ pub fn start(config: Config) -> i32 {
             return 2;
         }
     };
+    if let Some(address) = &config.statsd_address {
+        match statsd_socket(address) {
+            Ok((socket, server)) => observe::statsd::start(socket, server),
+            Err(e) => {
+                emit(&logging::line(Level::Error, "cannot start").with("error", e));
+                return 2;
+            }
+        }
+    }
     let client_certificates = config
         .tls
         .as_ref()
@@ -133,6 +135,7 @@ pub fn start(config: Config) -> i32 {
                 .map(|rate| (rate, config.limits.max_request_burst.unwrap_or(1))),
             max_concurrent_connect_tunnels: config.limits.max_concurrent_connect_tunnels,
         },
+        upstream: config.upstream.clone(),
     };
     limits::raise_open_files_limit(config.limits.max_connections);
     let metrics_config = config.metrics.clone();
@@ -146,6 +149,20 @@ pub fn start(config: Config) -> i32 {
         max_connections: config.limits.max_connections,
         also_listening: Vec::new(),
     };
+    let stats_socket = match &config.stats_socket_dir {
+        Some(dir) => match observe::stats_socket::start(dir, config.stats_socket_file_mode) {
+            Ok(path) => Some(path),
+            Err(e) => {
+                let what = observe::stats_socket::path(dir).display().to_string();
+                emit(
+                    &logging::line(Level::Error, "cannot start")
+                        .with("error", format!("stats socket {what}: {e}")),
+                );
+                return 2;
+            }
+        },
+        None => None,
+    };
     // The server runs as a task on the executor; the main thread only parks
     // (futures-lite's block_on, which does not drive the I/O reactor), so
     // accepts and the reactor do not bounce between threads.
@@ -158,6 +175,9 @@ pub fn start(config: Config) -> i32 {
             listener::run(bound, params).await
         }))
     });
+    if let Some(path) = stats_socket {
+        let _ = std::fs::remove_file(path);
+    }
     match served {
         Ok(()) => 0,
         Err(e) => {
@@ -182,4 +202,23 @@ pub fn front(config: &Config) -> Result<stream::Front, String> {
         proxy_protocol,
         tls,
     })
+}
+
+/// The statsd server's address (a name is resolved once, now) and a UDP
+/// socket of its family to send from.
+fn statsd_socket(address: &str) -> Result<(std::net::UdpSocket, std::net::SocketAddr), String> {
+    use std::net::ToSocketAddrs as _;
+    let server = address
+        .to_socket_addrs()
+        .map_err(|e| format!("--statsd-address {address}: {e}"))?
+        .next()
+        .ok_or_else(|| format!("--statsd-address {address}: no address"))?;
+    let local = if server.is_ipv4() {
+        "0.0.0.0:0"
+    } else {
+        "[::]:0"
+    };
+    let socket =
+        std::net::UdpSocket::bind(local).map_err(|e| format!("--statsd-address {address}: {e}"))?;
+    Ok((socket, server))
 }

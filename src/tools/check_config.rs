@@ -23,9 +23,6 @@ pub struct CheckConfigArgs {}
 pub fn run(matches: &ArgMatches, env: &Env<'_>, out: &mut String) -> Result<i32, ToolError> {
     let loaded = load_matches(matches, env.vars)?;
     let c = &loaded.config;
-    if let Some(feature) = startup::unsupported(c) {
-        return Err(ToolError::Unsupported(feature));
-    }
     let would_not_start = |e: String| ToolError::WouldNotStart(e);
     startup::check_proxy_protocol(c).map_err(|e| would_not_start(e.to_string()))?;
     if let Some(tls) = &c.tls {
@@ -49,6 +46,14 @@ pub fn run(matches: &ArgMatches, env: &Env<'_>, out: &mut String) -> Result<i32,
         }
         None => {
             let _ = writeln!(out, "metrics: off");
+        }
+    }
+    if let Some(s) = &c.statsd_address {
+        let _ = writeln!(out, "statsd: {s}");
+    }
+    for (kind, proxy) in [("https", &c.upstream.https), ("http", &c.upstream.http)] {
+        if let Some(p) = proxy {
+            let _ = writeln!(out, "upstream {kind} proxy: {}", p.authority);
         }
     }
     let acl = loaded.policy.acl.as_ref();

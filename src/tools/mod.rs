@@ -77,8 +77,6 @@ pub enum ToolError {
     Acl(AclLoadError),
     /// The cases file could not be read or parsed.
     Cases { path: PathBuf, problem: String },
-    /// The proxy would refuse to start (a feature not built yet).
-    Unsupported(&'static str),
     /// The proxy would refuse to start (PROXY protocol without trusted
     /// ranges, unusable TLS files, an unresolvable DNS server).
     WouldNotStart(String),
@@ -98,12 +96,6 @@ impl fmt::Display for ToolError {
             ToolError::WouldNotStart(why) => write!(f, "the proxy would not start: {why}"),
             ToolError::Log { path, problem } => write!(f, "{path}: {problem}"),
             ToolError::Internal(why) => f.write_str(why),
-            ToolError::Unsupported(feature) => {
-                write!(
-                    f,
-                    "the proxy would not start: not supported in this version: {feature}"
-                )
-            }
         }
     }
 }

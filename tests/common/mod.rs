@@ -93,6 +93,17 @@ impl Proxy {
         cmd.args(["--listen-ip", listen_ip, "--listen-port", "0"])
             .args(args);
         cmd.env_remove("PROXY_PASSWORD");
+        // Upstream proxies come only from what a test passes.
+        for var in [
+            "HTTP_PROXY",
+            "http_proxy",
+            "HTTPS_PROXY",
+            "https_proxy",
+            "NO_PROXY",
+            "no_proxy",
+        ] {
+            cmd.env_remove(var);
+        }
         for (k, v) in env {
             cmd.env(k, v);
         }

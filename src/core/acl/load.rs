@@ -59,6 +59,8 @@ pub struct RawRule {
     pub project: Option<Text>,
     pub action: Option<Text>,
     pub allowed_domains: Option<Vec<Text>>,
+    /// Hosts a client may name in `X-Upstream-Https-Proxy` (Smokescreen HEAD).
+    pub allowed_external_proxies: Option<Vec<Text>>,
     #[serde(flatten)]
     pub other: serde_yaml::Mapping,
 }

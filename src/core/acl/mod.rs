@@ -98,6 +98,9 @@ pub enum Reason {
     OpenPolicy,
     DefaultRulePolicy,
     NotConfigured,
+    /// The request's `X-Upstream-Https-Proxy` is not in the rule's
+    /// `allowed_external_proxies`.
+    ConnectProxyNotAllowed,
 }
 
 impl fmt::Display for Reason {
@@ -112,6 +115,7 @@ impl fmt::Display for Reason {
             Reason::OpenPolicy => "rule has open enforcement policy",
             Reason::DefaultRulePolicy => "default rule policy used",
             Reason::NotConfigured => "Egress ACL is not configured",
+            Reason::ConnectProxyNotAllowed => "connect proxy host not allowed in rule",
         })
     }
 }
@@ -123,6 +127,9 @@ pub struct Decision {
     pub reason: Reason,
     /// The matched rule's project (empty when no rule matched).
     pub project: String,
+    /// The role had no rule of its own and the default rule decided
+    /// (Smokescreen's `def_rule` metric tag).
+    pub default_rule: bool,
 }
 
 impl Decision {
@@ -132,6 +139,7 @@ impl Decision {
             verdict: Verdict::Allow,
             reason: Reason::NotConfigured,
             project: String::new(),
+            default_rule: false,
         }
     }
     pub fn allows(&self) -> bool {
@@ -194,7 +202,7 @@ impl fmt::Display for AclError {
             AclError::MissingName { index } => write!(f, "services[{index}]: rule has no name"),
             AclError::UnknownKey { rule, key } => write!(
                 f,
-                "{rule}: unknown key '{key}' (a rule has name, project, action, allowed_domains)"
+                "{rule}: unknown key '{key}' (a rule has name, project, action, allowed_domains, allowed_external_proxies)"
             ),
             AclError::UnsupportedKey { rule, key } => {
                 write!(f, "{rule}: '{key}' is not supported by this proxy")
@@ -231,7 +239,7 @@ pub const NO_DEFAULT_WARNING: &str =
 
 /// Keys of later Smokescreen versions that change behaviour we do not have;
 /// refusing them beats silently ignoring them.
-const UNSUPPORTED_RULE_KEYS: [&str; 2] = ["allowed_external_proxies", "mitm_domains"];
+const UNSUPPORTED_RULE_KEYS: [&str; 1] = ["mitm_domains"];
 
 /// One validated rule (a service or the default).
 #[derive(Clone, Debug)]
@@ -240,6 +248,8 @@ pub struct Rule {
     project: String,
     action: Action,
     allowed: GlobSet,
+    /// `allowed_external_proxies`: hosts the client may name as the next proxy.
+    external_proxies: GlobSet,
 }
 
 impl Rule {
@@ -350,6 +360,14 @@ impl Acl {
     /// normalised is made so first (case, trailing dots, Unicode), so
     /// `FOO.INTERNAL.` cannot slip past `*.internal`.
     pub fn decide(&self, role: &str, host: &str) -> Decision {
+        self.decide_with_proxy(role, host, None)
+    }
+
+    /// [`Acl::decide`] for a request that names the next proxy
+    /// (`X-Upstream-Https-Proxy`): as in Smokescreen HEAD, a proxy host the
+    /// rule's `allowed_external_proxies` does not match is denied before
+    /// anything else, whatever the rule's action.
+    pub fn decide_with_proxy(&self, role: &str, host: &str, proxy: Option<&str>) -> Decision {
         let (rule, is_default) = match self.by_name.get(role).and_then(|&i| self.rules.get(i)) {
             Some(rule) => (rule, false),
             None => match &self.default {
@@ -359,15 +377,27 @@ impl Acl {
                         verdict: Verdict::Deny,
                         reason: Reason::NoRuleMatched,
                         project: String::new(),
+                        default_rule: false,
                     }
                 }
             },
         };
+        let proxy_allowed =
+            |p: &str| canonical_host(p).is_some_and(|p| rule.external_proxies.matches(&p));
+        if proxy.is_some_and(|p| !proxy_allowed(p)) {
+            return Decision {
+                verdict: Verdict::Deny,
+                reason: Reason::ConnectProxyNotAllowed,
+                project: rule.project.clone(),
+                default_rule: is_default,
+            };
+        }
         let (verdict, reason) = self.judge(rule, is_default, canonical_host(host).as_deref());
         Decision {
             verdict,
             reason,
             project: rule.project.clone(),
+            default_rule: is_default,
         }
     }
 
@@ -482,6 +512,7 @@ fn build_rule(place: &str, raw: load::RawRule, disabled: &[Action]) -> Result<Ru
             action: e.0,
         })?;
     let allowed = build_set(place, raw.allowed_domains)?;
+    let external_proxies = build_set(place, raw.allowed_external_proxies)?;
     if disabled.contains(&action) {
         return Err(AclError::DisabledPolicy {
             rule: place.to_owned(),
@@ -493,6 +524,7 @@ fn build_rule(place: &str, raw: load::RawRule, disabled: &[Action]) -> Result<Ru
         project: raw.project.map(|t| t.0).unwrap_or_default(),
         action,
         allowed,
+        external_proxies,
     })
 }
 

@@ -27,6 +27,9 @@ pub struct Upstream {
     pub stream: Tcp,
     /// Bytes read from upstream past the last response.
     pub buf: Vec<u8>,
+    /// Set when `stream` goes to an upstream proxy: the request line is then
+    /// absolute-form, with the proxy's credentials.
+    pub via_proxy: Option<crate::core::upstream::ProxyUrl>,
 }
 
 impl Upstream {
@@ -35,6 +38,7 @@ impl Upstream {
             addr,
             stream,
             buf: Vec::new(),
+            via_proxy: None,
         }
     }
 
@@ -58,6 +62,8 @@ impl Upstream {
 pub struct Exchange {
     /// For the decision record: what failed, if anything.
     pub error: Option<String>,
+    /// The status of the proxy's own answer when the exchange failed.
+    pub status_code: Option<u16>,
     /// The upstream connection, if it may be reused.
     pub upstream: Option<Upstream>,
     pub client_keep_alive: bool,
@@ -67,6 +73,7 @@ impl Exchange {
     fn broken(error: String) -> Exchange {
         Exchange {
             error: Some(error),
+            status_code: None,
             upstream: None,
             client_keep_alive: false,
         }
@@ -124,13 +131,15 @@ pub async fn exchange(
     conn: Upstream,
     reused: bool,
 ) -> Exchange {
-    let request = forward::request_head(head);
+    let request = forward::request_head(head, conn.via_proxy.as_ref());
+    let direct = conn.via_proxy.is_none();
     let mut conn = conn;
     let mut reused = reused;
     loop {
         match attempt(shared, client, client_buf, head, &request, conn).await {
             Ok(done) => return done,
-            Err(Failure::Stale) if forward::may_retry(head, reused, false) => {
+            // Through an upstream proxy there is no second connection to try.
+            Err(Failure::Stale) if direct && forward::may_retry(head, reused, false) => {
                 reused = false;
                 let limit = shared.settings.connect_timeout;
                 match crate::shell::runtime::timeout(limit, Tcp::connect(approved.addr)).await {
@@ -166,7 +175,10 @@ pub async fn exchange(
 async fn fail(client: &ClientStream, status: u16, message: &str) -> Exchange {
     let reply = Reply::refusal(status, message, None);
     let _ = write_all(client, &reply.to_bytes()).await;
-    Exchange::broken(message.to_string())
+    Exchange {
+        status_code: Some(status),
+        ..Exchange::broken(message.to_string())
+    }
 }
 
 /// One try on one upstream connection: the head goes out at once, then the
@@ -407,6 +419,7 @@ async fn relay(
     match copied {
         Ok(()) => Exchange {
             error: None,
+            status_code: None,
             upstream: None,
             client_keep_alive: plan.client_keep_alive,
         },

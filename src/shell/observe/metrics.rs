@@ -24,18 +24,22 @@ use futures_lite::FutureExt as _;
 use http_types::{Method, Request};
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
 use crate::config::MetricsConfig;
 use crate::core::addr::{Rule, SelfEndpoints};
-use crate::core::decision::{Approved, Pending, Policy, Refusal, RefusalKind};
+use crate::core::decision::Verdicts;
+use crate::core::decision::{Approved, Pending, Policy, Refusal};
 use crate::core::record::Level;
 use crate::shell::logging::{self, emit};
+use crate::shell::observe::connect_failure::ConnectFailure;
+use crate::shell::observe::statsd;
 use crate::shell::serve::StartError;
 use crate::shell::slots::Slots;
-use crate::shell::tunnel::TunnelStats;
+use crate::shell::tunnel::{TunnelError, TunnelStats};
 
 /// Paths that answer the health check (ours, and Smokescreen's spelling).
 pub const HEALTH_PATHS: [&str; 2] = ["/healthz", "/healthcheck"];
@@ -48,75 +52,12 @@ const OPENMETRICS_CONTENT_TYPE: &str = "application/openmetrics-text; version=1.
 /// cannot lock out the health check.
 const MAX_METRICS_CONNECTIONS: usize = 64;
 
-/// Every address rule, so each counter exists (at 0) from the start.
-const ALL_RULES: [Rule; 10] = [
-    Rule::AllowDefault,
-    Rule::AllowUserConfigured,
-    Rule::DenyNotGlobalUnicast,
-    Rule::DenyPrivateRange,
-    Rule::DenyUserConfigured,
-    Rule::DenyCgnat,
-    Rule::DenyIpv6Embedding,
-    Rule::DenySelfConnection,
-    Rule::DenyReserved,
-    Rule::DenyMetadata,
-];
+pub use crate::shell::observe::outcome::{
+    acl_outcome, address_outcome, rule_metric_name, AclOutcome, ALL_RULES,
+};
 
-/// The counter name (before the `_total` suffix) for an address rule.
-/// Exhaustive, so a new rule cannot ship without its counter.
-pub fn rule_metric_name(rule: Rule) -> &'static str {
-    match rule {
-        Rule::AllowDefault => "resolver_allow_default",
-        Rule::AllowUserConfigured => "resolver_allow_user_configured",
-        Rule::DenyNotGlobalUnicast => "resolver_deny_not_global_unicast",
-        Rule::DenyPrivateRange => "resolver_deny_private_range",
-        Rule::DenyUserConfigured => "resolver_deny_user_configured",
-        Rule::DenyCgnat => "resolver_deny_cgnat_range",
-        Rule::DenyIpv6Embedding => "resolver_deny_ipv6_embedding",
-        Rule::DenySelfConnection => "resolver_deny_self_connection",
-        Rule::DenyReserved => "resolver_deny_reserved_range",
-        Rule::DenyMetadata => "resolver_deny_cloud_metadata",
-    }
-}
-
-/// Which ACL counter a first-step outcome counts towards.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum AclOutcome {
-    Allow,
-    Report,
-    Deny,
-    RoleNotDetermined,
-}
-
-/// Classify the result of `decision::before_dns` for the ACL counters.
-/// `None`: the outcome is not an ACL decision (no such case today, kept
-/// so a new refusal kind is not miscounted).
-pub fn acl_outcome(result: &Result<Pending, Box<Refusal>>) -> Option<AclOutcome> {
-    match result {
-        Ok(p) if p.verdicts.enforce_would_deny => Some(AclOutcome::Report),
-        Ok(_) => Some(AclOutcome::Allow),
-        Err(r) => match r.kind {
-            RefusalKind::Role(_) => Some(AclOutcome::RoleNotDetermined),
-            RefusalKind::Acl => Some(AclOutcome::Deny),
-            _ => None,
-        },
-    }
-}
-
-/// The address rule a second-step outcome counts towards: the rule that let
-/// the chosen address through, or the rule that refused the first answer
-/// (the one the deny message names). DNS failures decide no address.
-pub fn address_outcome(
-    result: &Result<Approved, Box<Refusal>>,
-    policy: &Policy,
-    me: &SelfEndpoints,
-) -> Option<Rule> {
-    match result {
-        Ok(approved) => Some(policy.addresses.classify(approved.addr, me)),
-        Err(r) if r.kind == RefusalKind::Address => r.rejected.first().map(|(_, rule)| *rule),
-        Err(_) => None,
-    }
-}
+/// Label pairs of a Smokescreen-named family (`success`, `type`).
+type Labels = Vec<(&'static str, &'static str)>;
 
 /// All the process's metrics.
 pub struct Metrics {
@@ -128,7 +69,10 @@ pub struct Metrics {
     resolver_attempts: Counter,
     resolver_errors: Counter,
     resolver_rules: Vec<(Rule, Counter)>,
-    cn_atpt: Counter,
+    /// Smokescreen HEAD's `cn_atpt_total{success}`.
+    cn_atpt: Family<Labels, Counter>,
+    /// Smokescreen HEAD's per-cause `cn_atpt_connect_err{type}`.
+    cn_atpt_connect_err: Family<Labels, Counter>,
     cn_atpt_success: Counter,
     cn_atpt_fail: Counter,
     cn_close: Counter,
@@ -179,7 +123,34 @@ impl Metrics {
                 (rule, counter(rule_metric_name(rule), &help))
             })
             .collect();
-        let cn_atpt = counter("cn_atpt", "Connection attempts to destinations");
+        registry.register(
+            "statsd_dropped",
+            "statsd lines dropped because the send queue was full",
+            statsd::dropped().clone(),
+        );
+        let cn_atpt = Family::<Labels, Counter>::default();
+        for success in ["true", "false"] {
+            let _ = cn_atpt.get_or_create(&vec![("success", success)]);
+        }
+        registry.register(
+            "cn_atpt",
+            "Connection attempts to destinations, by success (Smokescreen HEAD's name)",
+            cn_atpt.clone(),
+        );
+        let cn_atpt_connect_err = Family::<Labels, Counter>::default();
+        for cause in ConnectFailure::ALL {
+            let _ = cn_atpt_connect_err.get_or_create(&vec![("type", cause.as_str())]);
+        }
+        registry.register(
+            "cn_atpt_connect_err",
+            "Failed connection attempts to destinations, by cause (Smokescreen HEAD's name)",
+            cn_atpt_connect_err.clone(),
+        );
+        let mut counter = |name: &str, help: &str| {
+            let c = Counter::default();
+            registry.register(name, help, c.clone());
+            c
+        };
         let cn_atpt_success = counter(
             "cn_atpt_success",
             "Connection attempts to destinations that succeeded",
@@ -253,6 +224,7 @@ impl Metrics {
             resolver_errors,
             resolver_rules,
             cn_atpt,
+            cn_atpt_connect_err,
             cn_atpt_success,
             cn_atpt_fail,
             cn_close,
@@ -278,7 +250,15 @@ impl Metrics {
 
     /// After the first step (role and ACL).
     pub fn acl_decided(&self, result: &Result<Pending, Box<Refusal>>) {
-        match acl_outcome(result) {
+        let outcome = acl_outcome(result);
+        if let Some(o) = outcome {
+            let verdicts = match result {
+                Ok(p) => &p.verdicts,
+                Err(r) => &r.verdicts,
+            };
+            statsd::acl(o, verdicts);
+        }
+        match outcome {
             Some(AclOutcome::Allow) => self.acl_allow.inc(),
             Some(AclOutcome::Report) => self.acl_report.inc(),
             Some(AclOutcome::Deny) => self.acl_deny.inc(),
@@ -289,6 +269,7 @@ impl Metrics {
 
     /// After a name lookup.
     pub fn looked_up(&self, elapsed: Duration, ok: bool) {
+        statsd::looked_up(elapsed, ok);
         self.resolver_attempts.inc();
         if !ok {
             self.resolver_errors.inc();
@@ -304,6 +285,7 @@ impl Metrics {
         me: &SelfEndpoints,
     ) {
         if let Some(rule) = address_outcome(result, policy, me) {
+            statsd::address_rule(rule);
             if let Some((_, c)) = self.resolver_rules.iter().find(|(r, _)| *r == rule) {
                 c.inc();
             }
@@ -312,17 +294,26 @@ impl Metrics {
 
     /// The whole decision (both steps and the lookup between them).
     pub fn decided(&self, elapsed: Duration) {
+        statsd::decided(elapsed);
         self.decision_seconds.observe(elapsed.as_secs_f64());
     }
 
-    /// After a dial to an approved address.
-    pub fn dialled(&self, elapsed: Duration, ok: bool) {
-        self.cn_atpt.inc();
-        if ok {
-            self.cn_atpt_success.inc();
-        } else {
-            self.cn_atpt_fail.inc();
-        }
+    /// After a dial to an approved address: `failure` is why it failed.
+    pub fn dialled(&self, elapsed: Duration, failure: Option<ConnectFailure>) {
+        statsd::dialled(elapsed, failure);
+        let success = if failure.is_none() { "true" } else { "false" };
+        self.cn_atpt
+            .get_or_create(&vec![("success", success)])
+            .inc();
+        match failure {
+            None => self.cn_atpt_success.inc(),
+            Some(cause) => {
+                self.cn_atpt_connect_err
+                    .get_or_create(&vec![("type", cause.as_str())])
+                    .inc();
+                self.cn_atpt_fail.inc()
+            }
+        };
         self.connect_seconds.observe(elapsed.as_secs_f64());
     }
 
@@ -338,8 +329,10 @@ impl Metrics {
         OpenGuard(&self.tunnels_open)
     }
 
-    /// A tunnel ended.
-    pub fn tunnel_closed(&self, stats: &TunnelStats, duration: Duration) {
+    /// A tunnel of the request `verdicts` describes ended.
+    pub fn tunnel_closed(&self, stats: &TunnelStats, duration: Duration, verdicts: &Verdicts) {
+        let cut = matches!(stats.error, Some(TunnelError::ShuttingDown));
+        statsd::tunnel_closed(stats, duration, verdicts, cut);
         self.cn_close.inc();
         self.cn_spliced_bytes.inc_by(stats.spliced);
         self.tunnel_seconds.observe(duration.as_secs_f64());
@@ -677,8 +670,8 @@ mod tests {
         m.acl_decided(&step_one("other.example.com:443", &h));
         m.acl_decided(&step_one("db.internal:443", &h));
         m.looked_up(Duration::from_millis(3), false);
-        m.dialled(Duration::from_millis(2), true);
-        m.dialled(Duration::from_millis(2), false);
+        m.dialled(Duration::from_millis(2), None);
+        m.dialled(Duration::from_millis(2), Some(ConnectFailure::Refused));
         let text = m.render();
         for line in [
             "acl_report_total 1",
@@ -686,7 +679,10 @@ mod tests {
             "acl_allow_total 0",
             "resolver_attempts_total 1",
             "resolver_errors_total 1",
-            "cn_atpt_total 2",
+            "cn_atpt_total{success=\"true\"} 1",
+            "cn_atpt_total{success=\"false\"} 1",
+            "cn_atpt_connect_err_total{type=\"refused\"} 1",
+            "cn_atpt_connect_err_total{type=\"timeout\"} 0",
             "cn_atpt_success_total 1",
             "cn_atpt_fail_total 1",
             "resolver_lookup_duration_seconds_count 1",

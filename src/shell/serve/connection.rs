@@ -21,10 +21,13 @@ use crate::core::reply::{self, Reply, CONNECT_ESTABLISHED};
 use crate::core::target::Target;
 use crate::core::time::Timestamp;
 use crate::shell::forward::{self, Upstream};
+use crate::shell::http::upstream_proxy as via_proxy;
 use crate::shell::io::{read_more_timeout, write_all};
 use crate::shell::limits::{self, Permit};
 use crate::shell::logging::{self, emit};
 use crate::shell::metrics;
+use crate::shell::observe::conn_track;
+use crate::shell::observe::connect_failure::ConnectFailure;
 use crate::shell::runtime;
 use crate::shell::state::{closed, Shared};
 use crate::shell::tunnel;
@@ -344,7 +347,11 @@ async fn decide_steps(
     let m = metrics::get();
     let pending: Pending = first?;
     let result = match pending.lookup.clone() {
-        Lookup::Literal(ip) => decision::after_dns(policy, pending, Ok(&[ip]), me),
+        // Smokescreen counts every request as a resolver attempt, literals too.
+        Lookup::Literal(ip) => {
+            m.looked_up(std::time::Duration::ZERO, true);
+            decision::after_dns(policy, pending, Ok(&[ip]), me)
+        }
         Lookup::Name(name) => {
             let asked = Instant::now();
             let answer = shared.resolver.lookup_chain(&name).await;
@@ -380,7 +387,8 @@ async fn dial(shared: &Shared, approved: Approved) -> Result<(Tcp, Approved), Bo
     let limit = shared.settings.connect_timeout;
     let started = Instant::now();
     let dialled = runtime::timeout(limit, Tcp::connect(approved.addr)).await;
-    metrics::get().dialled(started.elapsed(), dialled.is_ok());
+    let failure = dialled.as_ref().err().map(ConnectFailure::of);
+    metrics::get().dialled(started.elapsed(), failure);
     match dialled {
         Ok(s) => {
             let _ = s.set_nodelay(true);
@@ -432,10 +440,19 @@ async fn connect(
         facts,
     } = step.admitted;
     let outcome = match decide(shared, policy, me, step.outcome, step.started).await {
-        Ok(approved) => dial(shared, approved).await,
+        Ok(approved) => match shared.settings.upstream.for_target(
+            &approved.target,
+            true,
+            approved.verdicts.requested_proxy.clone().as_ref(),
+        ) {
+            Some(proxy) => via_proxy::connect_for(shared, approved, proxy).await,
+            None => dial(shared, approved)
+                .await
+                .map(|(s, a)| (s, a, Vec::new(), None)),
+        },
         Err(r) => Err(r),
     };
-    let (upstream, approved) = match outcome {
+    let (upstream, approved, from_proxy, via) = match outcome {
         Ok(ok) => ok,
         Err(refusal) => {
             log_refusal(&facts, &refusal);
@@ -444,8 +461,14 @@ async fn connect(
             return false;
         }
     };
-    emit(&decision::approved_record(&facts, &approved).to_line(logging::now()));
+    let mut record = decision::approved_record(&facts, &approved);
+    record.upstream_proxy = via;
+    emit(&record.to_line(logging::now()));
     if write_all(&client, CONNECT_ESTABLISHED).await.is_err() {
+        return false;
+    }
+    // Bytes the upstream proxy sent past its answer are the destination's.
+    if !from_proxy.is_empty() && write_all(&client, &from_proxy).await.is_err() {
         return false;
     }
     // The request is answered; from here on only the tunnel cap applies.
@@ -453,8 +476,18 @@ async fn connect(
     let started = Instant::now();
     let stop = closed(&shared.force_stop);
     let open_tunnel = metrics::get().tunnel_opened();
-    let stats = tunnel::run(client, upstream, eager, shared.settings.idle_timeout, stop).await;
-    metrics::get().tunnel_closed(&stats, started.elapsed());
+    let counters = std::sync::Arc::new(tunnel::Counters::default());
+    let tracked = conn_track::get().track(conn_track::Tracked {
+        role: approved.verdicts.role.clone(),
+        rhost: approved.target.requested.clone(),
+        raddr: approved.addr,
+        created: start,
+        counters: std::sync::Arc::clone(&counters),
+    });
+    let idle = shared.settings.idle_timeout;
+    let stats = tunnel::run(client, upstream, eager, idle, stop, &counters).await;
+    drop(tracked);
+    metrics::get().tunnel_closed(&stats, started.elapsed(), &approved.verdicts);
     drop(open_tunnel);
     // The tunnel is closed: free its slot before saying so in the log.
     drop(tunnel_permit);
@@ -507,27 +540,43 @@ async fn forward_one(
             return false;
         }
     };
-    // Reuse the kept-alive upstream only for the address the core chose and
+    // A client's X-Upstream-Https-Proxy applies to CONNECT only (as in
+    // Smokescreen HEAD); here it was checked by the ACL and is not forwarded.
+    let proxy = shared
+        .settings
+        .upstream
+        .for_target(&approved.target, false, None);
+    // Reuse the kept-alive upstream only for the address the core chose,
     // only while nothing unasked-for waits on it (a late body would become
-    // this request's response).
-    let reusable = upstream
-        .take()
-        .filter(|u| core_forward::may_reuse(u.addr == approved.addr, u.unread()));
-    let (conn, approved, reused) = match reusable {
-        Some(u) => (u, approved, true),
-        None => match dial(shared, approved).await {
-            Ok((s, a)) => (Upstream::new(s, a.addr), a, false),
-            Err(refusal) => {
-                log_refusal(facts, &refusal);
-                let _ = write_all(client, &refusal.reply(policy).to_bytes()).await;
-                return false;
-            }
-        },
+    // this request's response), and never a connection to an upstream
+    // proxy (none is kept).
+    let reusable = upstream.take().filter(|u| {
+        proxy.is_none() && core_forward::may_reuse(u.addr == approved.addr, u.unread())
+    });
+    let dialled = match (reusable, proxy) {
+        (Some(u), _) => Ok((u, approved, true)),
+        (None, Some(p)) => via_proxy::dial_for(shared, approved, p).await,
+        (None, None) => dial(shared, approved)
+            .await
+            .map(|(s, a)| (Upstream::new(s, a.addr), a, false)),
     };
-    let result = forward::exchange(shared, client, buf, &head, &approved, conn, reused).await;
+    let (conn, approved, reused) = match dialled {
+        Ok(ok) => ok,
+        Err(refusal) => {
+            log_refusal(facts, &refusal);
+            let _ = write_all(client, &refusal.reply(policy).to_bytes()).await;
+            return false;
+        }
+    };
+    let mut result = forward::exchange(shared, client, buf, &head, &approved, conn, reused).await;
+    if proxy.is_some() {
+        result.upstream = None;
+    }
     let mut record = decision::approved_record(facts, &approved);
+    record.upstream_proxy = proxy.map(|p| p.authority.clone());
     if let Some(err) = &result.error {
         record.error = Some(err.clone());
+        record.status_code = result.status_code;
         record.level = Level::Error;
     }
     emit(&record.to_line(logging::now()));

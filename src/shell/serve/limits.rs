@@ -115,6 +115,7 @@ pub async fn refuse<S: crate::shell::stream::Endpoint + ?Sized>(
     requested_host: Option<&str>,
     refusal: LimitRefusal,
 ) {
+    crate::shell::observe::statsd::limited(refusal);
     let reply = refusal.reply();
     let _ = write_all(stream, &reply.to_bytes()).await;
     let mut line = logging::line(Level::Warning, "request refused by a proxy limit")

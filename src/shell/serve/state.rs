@@ -24,6 +24,8 @@ pub struct Settings {
     pub front: crate::shell::stream::Front,
     /// Request and tunnel limits (`--max-*`).
     pub limits: LimitSettings,
+    /// Parent proxies for allowed requests (`--upstream-*-proxy-addr`, env).
+    pub upstream: crate::core::upstream::UpstreamProxies,
 }
 
 /// Shared by all connections.

@@ -107,17 +107,55 @@ impl Activity {
     }
 }
 
+/// A running tunnel's byte counts and last activity, readable while it
+/// runs (the stats socket lists them).
+pub struct Counters {
+    bytes_in: AtomicU64,
+    bytes_out: AtomicU64,
+    spliced: AtomicU64,
+    activity: Activity,
+}
+
+impl Default for Counters {
+    fn default() -> Self {
+        Counters {
+            bytes_in: AtomicU64::new(0),
+            bytes_out: AtomicU64::new(0),
+            spliced: AtomicU64::new(0),
+            activity: Activity::new(),
+        }
+    }
+}
+
+impl Counters {
+    /// Bytes from the destination so far.
+    pub fn bytes_in(&self) -> u64 {
+        self.bytes_in.load(Ordering::Relaxed)
+    }
+
+    /// Bytes to the destination so far.
+    pub fn bytes_out(&self) -> u64 {
+        self.bytes_out.load(Ordering::Relaxed)
+    }
+
+    /// Time since bytes last moved (or since the tunnel started).
+    pub fn idle_for(&self) -> Duration {
+        self.activity.idle_for()
+    }
+}
+
 /// Move bytes until both directions are closed, an error, the idle timeout,
 /// or `stop` resolves. `eager` are bytes the client sent right after the
-/// CONNECT head; they are written upstream first.
+/// CONNECT head; they are written upstream first. `counters` move as bytes do.
 pub async fn run<C: Endpoint>(
     client: C,
     upstream: Tcp,
     eager: Vec<u8>,
     idle: Option<Duration>,
     stop: impl std::future::Future<Output = ()>,
+    counters: &Counters,
 ) -> TunnelStats {
-    run_with(&pool::GLOBAL, client, upstream, eager, idle, stop).await
+    run_with(&pool::GLOBAL, client, upstream, eager, idle, stop, counters).await
 }
 
 /// [`run`] with buffers from `pool`.
@@ -128,11 +166,14 @@ async fn run_with<C: Endpoint>(
     eager: Vec<u8>,
     idle: Option<Duration>,
     stop: impl std::future::Future<Output = ()>,
+    counters: &Counters,
 ) -> TunnelStats {
-    let activity = Activity::new();
-    let bytes_in = AtomicU64::new(0);
-    let bytes_out = AtomicU64::new(0);
-    let spliced = AtomicU64::new(0);
+    let Counters {
+        bytes_in,
+        bytes_out,
+        spliced,
+        activity,
+    } = counters;
 
     let both = async {
         if !eager.is_empty() {
@@ -152,11 +193,11 @@ async fn run_with<C: Endpoint>(
             r
         };
         let up = async {
-            let flow = Flow::new(Side::Client, &bytes_out, &spliced, &activity);
+            let flow = Flow::new(Side::Client, bytes_out, spliced, activity);
             fail_both(pump(pool, &client, &upstream, &flow).await)
         };
         let down = async {
-            let flow = Flow::new(Side::Destination, &bytes_in, &spliced, &activity);
+            let flow = Flow::new(Side::Destination, bytes_in, spliced, activity);
             fail_both(pump(pool, &upstream, &client, &flow).await)
         };
         match future::zip(up, down).await {
@@ -391,12 +432,14 @@ mod tests {
     async fn cross(eager: &[u8], up: &[u8], down: &[u8]) -> TunnelStats {
         let (client_outer, client_inner) = pair().await;
         let (dest_inner, dest_outer) = pair().await;
+        let counters = Counters::default();
         let tunnel = run(
             client_inner,
             dest_inner,
             eager.to_vec(),
             Some(Duration::from_secs(60)),
             future::pending(),
+            &counters,
         );
         let client = send_and_collect(client_outer, up.to_vec());
         let dest = send_and_collect(dest_outer, down.to_vec());
@@ -406,6 +449,11 @@ mod tests {
         assert!(at_client == down, "destination→client bytes differ");
         assert_eq!(stats.bytes_out, expected_up.len() as u64);
         assert_eq!(stats.bytes_in, down.len() as u64);
+        // The live counters (the stats socket's view) say the same.
+        assert_eq!(
+            (counters.bytes_in(), counters.bytes_out()),
+            (stats.bytes_in, stats.bytes_out)
+        );
         assert!(stats.error.is_none(), "{:?}", stats.error);
         stats
     }
@@ -442,12 +490,14 @@ mod tests {
             let (client_outer, client_inner) = pair().await;
             let (dest_inner, dest_outer) = pair().await;
             let up = payload(4 << 20, 5);
+            let counters = Counters::default();
             let tunnel = run(
                 client_inner,
                 dest_inner,
                 Vec::new(),
                 Some(Duration::from_secs(60)),
                 future::pending(),
+                &counters,
             );
             let exercise = async {
                 let (mut c, mut d) = (&client_outer, &dest_outer);
@@ -481,12 +531,14 @@ mod tests {
             let (_client_outer, client_inner) = pair().await;
             let (dest_inner, _dest_outer) = pair().await;
             let limit = Duration::from_millis(50);
+            let counters = Counters::default();
             let stats = run(
                 client_inner,
                 dest_inner,
                 Vec::new(),
                 Some(limit),
                 future::pending(),
+                &counters,
             )
             .await;
             assert!(matches!(stats.error, Some(TunnelError::IdleTimeout(l)) if l == limit));
@@ -503,12 +555,14 @@ mod tests {
         runtime::block_on(async {
             let (client_outer, client_inner) = pair().await;
             let (dest_inner, dest_outer) = pair().await;
+            let counters = Counters::default();
             let stats = run(
                 client_inner,
                 dest_inner,
                 Vec::new(),
                 None,
                 future::ready(()),
+                &counters,
             )
             .await;
             assert_eq!(
@@ -528,6 +582,7 @@ mod tests {
             let (client_outer, client_inner) = pair().await;
             let (dest_inner, dest_outer) = pair().await;
             let pool = Pool::new();
+            let counters = Counters::default();
             let tunnel = run_with(
                 &pool,
                 client_inner,
@@ -535,6 +590,7 @@ mod tests {
                 Vec::new(),
                 None,
                 future::pending(),
+                &counters,
             );
             let exercise = async {
                 let (mut c, mut d) = (&client_outer, &dest_outer);
