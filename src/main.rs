@@ -10,7 +10,7 @@ fn main() -> ExitCode {
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     // `check`, `test-policy`, `check-config`, ...: the policy tools.
     let tls_check = |tls: &config::TlsConfig| {
-        smokescreen::shell::tls::acceptor(tls)
+        smokescreen::shell::front::tls::acceptor(tls)
             .map(|_| ())
             .map_err(|e| e.to_string())
     };

@@ -9,7 +9,7 @@ use std::ffi::OsString;
 use std::path::Path;
 
 use smokescreen::config::{self, Command, Config};
-use smokescreen::shell::metrics::HEALTH_PATHS;
+use smokescreen::shell::observe::metrics_listener::HEALTH_PATHS;
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 

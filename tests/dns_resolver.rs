@@ -15,7 +15,7 @@ use common::{in_private_netns, Origin, Proxy};
 use hickory_proto::op::{Message, MessageType, OpCode, ResponseCode};
 use hickory_proto::rr::rdata::{A, AAAA, CNAME};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
-use smokescreen::shell::dns::DnsClient;
+use smokescreen::shell::resolve::dns::DnsClient;
 use smokescreen::shell::resolve::Resolver;
 
 /// Counts TCP queries, to prove the fallback happened.

@@ -18,7 +18,7 @@ use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use smokescreen::config::TlsConfig;
 use smokescreen::core::auth::ClientCert;
-use smokescreen::shell::tls;
+use smokescreen::shell::front::tls;
 
 fn der_certs(pem: &str) -> Vec<CertificateDer<'static>> {
     CertificateDer::pem_slice_iter(pem.as_bytes())

@@ -13,7 +13,6 @@ pub mod dns;
 pub mod forward;
 pub mod framing;
 pub mod head;
-mod head_scan;
 pub mod limits;
 pub mod log_read;
 pub mod lookup;

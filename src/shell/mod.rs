@@ -13,13 +13,9 @@ pub mod runtime;
 pub mod serve;
 pub mod transport;
 
-// Old flat paths, kept while branches written against them are merged.
-pub use front::{proxy_header, stream, tls};
-pub use http::forward;
-pub use observe::{logging, metrics, slots};
-pub use resolve::dns;
-pub use serve::{connection, interfaces, limits, listener, signals, state};
-pub use transport::{io, net, pool, splice, tunnel};
+use front::{proxy_header, stream, tls};
+use observe::{logging, metrics_listener};
+use serve::{limits, listener};
 
 use crate::config::acl_source::AclSource;
 use crate::config::startup;
@@ -28,9 +24,9 @@ use crate::core::auth::AuthMode;
 use crate::core::decision::Policy;
 use crate::core::head::HeadLimits;
 use crate::core::record::{Format, Level};
-use crate::shell::logging::emit;
+use crate::shell::observe::logging::emit;
 use crate::shell::resolve::Resolver;
-use crate::shell::state::Settings;
+use crate::shell::serve::state::Settings;
 
 /// Run the proxy with a validated configuration; returns the exit status.
 pub fn start(config: Config) -> i32 {
@@ -99,7 +95,7 @@ pub fn start(config: Config) -> i32 {
             for w in warnings {
                 emit(&logging::line(Level::Warning, w));
             }
-            metrics::readiness().set_acl_loaded(true);
+            metrics_listener::readiness().set_acl_loaded(true);
             acl
         }
         Err(e) => {
@@ -170,7 +166,9 @@ pub fn start(config: Config) -> i32 {
         futures_lite::future::block_on(runtime::spawn(async move {
             let mut params = params;
             if let Some(m) = &metrics_config {
-                params.also_listening.push(metrics::start(m).await?);
+                params
+                    .also_listening
+                    .push(metrics_listener::start(m).await?);
             }
             listener::run(bound, params).await
         }))

@@ -6,11 +6,11 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use crate::shell::net::Tcp;
+use crate::shell::transport::net::Tcp;
 use ipnet::IpNet;
 
 use crate::core::proxy_protocol::{self, ProxyHeaderError};
-use crate::shell::io::read_more_timeout;
+use crate::shell::transport::io::read_more_timeout;
 
 /// The error text for a peer that closed without sending anything.
 pub const CLOSED_EARLY: &str = "connection closed before a request";

@@ -23,10 +23,10 @@ use futures_rustls::server::TlsStream;
 use futures_rustls::TlsAcceptor;
 
 use crate::core::auth::ClientCert;
-use crate::shell::net::Tcp;
-use crate::shell::proxy_header::{self, ProxyProtocol};
-use crate::shell::tls;
+use crate::shell::front::proxy_header::{self, ProxyProtocol};
+use crate::shell::front::tls;
 pub use crate::shell::transport::endpoint::{close_write, Endpoint, Io};
+use crate::shell::transport::net::Tcp;
 
 /// TCP bytes that were read ahead (while looking for a PROXY header) are
 /// replayed before the socket's own, so the TLS handshake sees them.
@@ -238,7 +238,7 @@ pub async fn open(
 /// handshake). A peer that just closed (a TCP health check) is not logged.
 pub fn log_refused(source: SocketAddr, peer: SocketAddr, error: &str) {
     use crate::core::record::Level;
-    use crate::shell::logging::{self, emit};
+    use crate::shell::observe::logging::{self, emit};
     if error == proxy_header::CLOSED_EARLY {
         return;
     }

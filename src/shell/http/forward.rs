@@ -14,12 +14,12 @@ use crate::core::decision::Approved;
 use crate::core::forward::{self, BodyPlan, Interim, Unread};
 use crate::core::head::{parse_response, BodyFraming, RequestHead, ResponseHead};
 use crate::core::reply::Reply;
-use crate::shell::io::{
+use crate::shell::front::stream::ClientStream;
+use crate::shell::serve::state::Shared;
+use crate::shell::transport::io::{
     copy_chunked, copy_length, copy_until_close, read_more, read_more_timeout, write_all, CopyError,
 };
-use crate::shell::net::Tcp;
-use crate::shell::state::Shared;
-use crate::shell::stream::ClientStream;
+use crate::shell::transport::net::Tcp;
 
 /// A kept-alive upstream connection, reusable only for the same address.
 pub struct Upstream {

@@ -13,14 +13,14 @@ use crate::core::decision::{self, Approved, Refusal};
 use crate::core::head::{parse_response, HeadLimits};
 use crate::core::target::{normalise_host, Host, Target};
 use crate::core::upstream::ProxyUrl;
-use crate::shell::forward::Upstream;
-use crate::shell::io::{read_more_timeout, write_all};
-use crate::shell::net::Tcp;
+use crate::shell::http::forward::Upstream;
 use crate::shell::observe::connect_failure::ConnectFailure;
 use crate::shell::observe::metrics;
 use crate::shell::resolve::Resolver;
 use crate::shell::runtime;
-use crate::shell::state::Shared;
+use crate::shell::serve::state::Shared;
+use crate::shell::transport::io::{read_more_timeout, write_all};
+use crate::shell::transport::net::Tcp;
 
 /// Why the upstream proxy did not give us a connection. `Display` follows
 /// "Failed to connect to remote host: " in the 502 the client gets.

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use serde::Serialize;
 
 use crate::core::time::Timestamp;
-use crate::shell::tunnel::Counters;
+use crate::shell::transport::tunnel::Counters;
 
 /// One open tunnel, as the stats socket shows it.
 pub struct Tracked {

@@ -4,6 +4,7 @@ pub mod conn_track;
 pub mod connect_failure;
 pub mod logging;
 pub mod metrics;
+pub mod metrics_listener;
 pub mod outcome;
 pub mod slots;
 pub mod stats_socket;

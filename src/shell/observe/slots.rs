@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::shell::runtime::{self, Receiver, Sender};
 
-use crate::shell::state::closed;
+use crate::shell::serve::state::closed;
 
 /// The slots, shared by the accept loop and the connection tasks.
 #[derive(Debug)]

@@ -18,9 +18,9 @@ use crate::core::addr::Rule;
 use crate::core::decision::Verdicts;
 use crate::core::limits::LimitRefusal;
 use crate::shell::observe::connect_failure::ConnectFailure;
-use crate::shell::observe::metrics::{rule_metric_name, AclOutcome};
+use crate::shell::observe::outcome::{rule_metric_name, AclOutcome};
 use crate::shell::runtime::{self, bounded, Receiver, Sender, UdpSocket};
-use crate::shell::tunnel::TunnelStats;
+use crate::shell::transport::tunnel::TunnelStats;
 
 /// Smokescreen's `DefaultStatsdNamespace`.
 pub const NAMESPACE: &str = "smokescreen.";

@@ -5,10 +5,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::shell::net::Tcp;
+use crate::shell::transport::net::Tcp;
 
 use crate::core::auth::ClientCert;
-use crate::shell::stream::{self, ClientStream, Endpoint as _};
+use crate::shell::front::stream::{self, ClientStream, Endpoint as _};
 
 use crate::core::addr::SelfEndpoints;
 use crate::core::decision::{
@@ -20,17 +20,17 @@ use crate::core::record::{Client, CloseRecord, Level, ProxyType};
 use crate::core::reply::{self, Reply, CONNECT_ESTABLISHED};
 use crate::core::target::Target;
 use crate::core::time::Timestamp;
-use crate::shell::forward::{self, Upstream};
+use crate::shell::http::forward::{self, Upstream};
 use crate::shell::http::upstream_proxy as via_proxy;
-use crate::shell::io::{read_more_timeout, write_all};
-use crate::shell::limits::{self, Permit};
-use crate::shell::logging::{self, emit};
-use crate::shell::metrics;
 use crate::shell::observe::conn_track;
 use crate::shell::observe::connect_failure::ConnectFailure;
+use crate::shell::observe::logging::{self, emit};
+use crate::shell::observe::metrics;
 use crate::shell::runtime;
-use crate::shell::state::{closed, Shared};
-use crate::shell::tunnel;
+use crate::shell::serve::limits::{self, Permit};
+use crate::shell::serve::state::{closed, Shared};
+use crate::shell::transport::io::{read_more_timeout, write_all};
+use crate::shell::transport::tunnel;
 
 /// Serve one accepted connection to completion.
 pub async fn serve(shared: Arc<Shared>, tcp: Tcp, peer: SocketAddr) {

@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::core::record::Level;
-use crate::shell::logging::{self, emit};
-use crate::shell::state::Shared;
+use crate::shell::observe::logging::{self, emit};
+use crate::shell::serve::state::Shared;
 
 /// How often the interface addresses are read again.
 pub const REFRESH: Duration = Duration::from_secs(2);

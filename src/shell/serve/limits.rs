@@ -13,8 +13,8 @@ use std::time::Instant;
 
 use crate::core::limits::{admit, fd_budget_warning, LimitRefusal, TokenBucket};
 use crate::core::record::Level;
-use crate::shell::io::write_all;
-use crate::shell::logging::{self, emit};
+use crate::shell::observe::logging::{self, emit};
+use crate::shell::transport::io::write_all;
 
 /// The configured limits (`None`: no limit), as plain values.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -109,7 +109,7 @@ impl Limiter {
 }
 
 /// Answer a refused request, log why, and let the caller close.
-pub async fn refuse<S: crate::shell::stream::Endpoint + ?Sized>(
+pub async fn refuse<S: crate::shell::front::stream::Endpoint + ?Sized>(
     stream: &S,
     peer: SocketAddr,
     requested_host: Option<&str>,

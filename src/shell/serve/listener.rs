@@ -4,18 +4,18 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::shell::net::Listener;
 use crate::shell::runtime as task;
+use crate::shell::transport::net::Listener;
 
 use crate::config::acl_source::AclSource;
 use crate::core::decision::Policy;
 use crate::core::record::Level;
-use crate::shell::logging::{self, emit};
+use crate::shell::observe::logging::{self, emit};
 use crate::shell::resolve::Resolver;
+use crate::shell::serve::signals;
+use crate::shell::serve::state::{closed, Settings, Shared};
 use crate::shell::serve::StartError;
-use crate::shell::signals;
-use crate::shell::state::{closed, Settings, Shared};
-use crate::shell::{connection, interfaces};
+use crate::shell::serve::{connection, interfaces};
 
 /// Everything needed to start serving.
 pub struct ServerParams {
@@ -60,7 +60,7 @@ pub async fn run(listener: Listener, params: ServerParams) -> Result<(), StartEr
     let (alive, done) = task::bounded::<()>(1);
     let open = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     // Bound, so the kernel queues connections from here on: ready before we say so.
-    crate::shell::metrics::readiness().set_accepting(true);
+    crate::shell::observe::metrics_listener::readiness().set_accepting(true);
     emit(&logging::line(Level::Info, "starting").with("listen_addr", bound.to_string()));
 
     let mut backoff = Duration::from_millis(5);
@@ -78,7 +78,7 @@ pub async fn run(listener: Listener, params: ServerParams) -> Result<(), StartEr
                 backoff = Duration::from_millis(5);
                 if open.load(std::sync::atomic::Ordering::Relaxed) >= params.max_connections {
                     // Over the cap: refuse at once rather than queue without bound.
-                    let _ = crate::shell::io::write_all(
+                    let _ = crate::shell::transport::io::write_all(
                         &stream,
                         &crate::core::reply::overloaded().to_bytes(),
                     )
@@ -112,7 +112,7 @@ pub async fn run(listener: Listener, params: ServerParams) -> Result<(), StartEr
             }
         }
     }
-    crate::shell::metrics::readiness().set_accepting(false);
+    crate::shell::observe::metrics_listener::readiness().set_accepting(false);
     drop(listener);
     drop(alive);
     let remaining = open.load(std::sync::atomic::Ordering::Relaxed);

@@ -20,9 +20,9 @@ use signal_hook::iterator::exfiltrator::SignalOnly;
 
 use crate::config::acl_source::{AclLoadError, AclSource};
 use crate::core::record::Level;
-use crate::shell::logging::{self, emit};
+use crate::shell::observe::logging::{self, emit};
+use crate::shell::serve::state::{Shared, Triggers};
 use crate::shell::serve::StartError;
-use crate::shell::state::{Shared, Triggers};
 
 /// The installed handlers: signal-hook's self-pipe, whose read end is an
 /// async-std socket, so it is watched by the one reactor the proxy already

@@ -9,8 +9,8 @@ use crate::shell::runtime::{self, Receiver, Sender};
 
 use crate::core::decision::Policy;
 use crate::core::head::HeadLimits;
-use crate::shell::limits::{LimitSettings, Limiter};
 use crate::shell::resolve::Resolver;
+use crate::shell::serve::limits::{LimitSettings, Limiter};
 
 /// Timeouts and bounds the shell applies.
 #[derive(Clone, Debug)]
@@ -21,7 +21,7 @@ pub struct Settings {
     pub idle_timeout: Option<Duration>,
     pub exit_timeout: Duration,
     /// PROXY protocol and TLS in front of HTTP.
-    pub front: crate::shell::stream::Front,
+    pub front: crate::shell::front::stream::Front,
     /// Request and tunnel limits (`--max-*`).
     pub limits: LimitSettings,
     /// Parent proxies for allowed requests (`--upstream-*-proxy-addr`, env).

@@ -249,7 +249,7 @@ pub async fn copy_until_close<F: Endpoint + ?Sized, T: Endpoint + ?Sized>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::shell::net::pair;
+    use crate::shell::transport::net::pair;
 
     #[test]
     fn read_more_appends_exactly_what_arrived_and_a_cancelled_read_changes_nothing() {

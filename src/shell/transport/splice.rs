@@ -18,8 +18,8 @@ use rustix::pipe::{
     fcntl_getpipe_size, fcntl_setpipe_size, pipe_with, splice, PipeFlags, SpliceFlags,
 };
 
-use crate::shell::net::Tcp;
 use crate::shell::transport::budget::Budget;
+use crate::shell::transport::net::Tcp;
 
 /// The most a single `splice` is asked to move; the pipe's capacity
 /// (64 KiB by default) bounds what it actually moves.

@@ -15,15 +15,15 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::shell::net::Tcp;
 use crate::shell::runtime::{self, ReadExt as _, WriteExt as _};
+use crate::shell::transport::net::Tcp;
 use futures_lite::future;
 
 use crate::core::time::Timestamp;
-use crate::shell::pool::{self, Pool};
-use crate::shell::splice::{self, Fault, Pipe};
 use crate::shell::transport::budget::Budget;
 use crate::shell::transport::endpoint::{close_write, Endpoint, Io};
+use crate::shell::transport::pool::{self, Pool};
+use crate::shell::transport::splice::{self, Fault, Pipe};
 
 /// What a tunnel did, for the CN-CLOSE record.
 #[derive(Debug)]
@@ -392,7 +392,7 @@ async fn splice_rest(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::shell::net::pair;
+    use crate::shell::transport::net::pair;
     use std::net::Shutdown;
 
     fn payload(len: usize, seed: u32) -> Vec<u8> {

@@ -4,7 +4,8 @@
 //! byte per read costs linear work, not quadratic (`core::head` builds the
 //! parsed head once the scan is complete).
 
-use crate::core::head::{check_field_line, request_line, status_line, HeadError, HeadLimits};
+use super::line::{check_field_line, request_line, status_line};
+use super::{HeadError, HeadLimits};
 
 /// Which start line a head begins with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
