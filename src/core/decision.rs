@@ -62,6 +62,9 @@ pub struct Verdicts {
     pub reason: String,
     /// The ACL step's reason, once it ran (tools name the rule from it).
     pub acl_reason: Option<acl::Reason>,
+    /// A CONNECT whose tunnel is opened and inspected (`mitm_domains`).
+    /// Never set for `http://` requests: a secret is not sent in clear text.
+    pub intercept: Option<std::sync::Arc<crate::core::mitm::Interception>>,
 }
 
 /// Passed the role and ACL checks; waiting for addresses.
@@ -183,6 +186,7 @@ pub fn before_dns_for(
         enforce_would_deny: false,
         reason: String::new(),
         acl_reason: None,
+        intercept: None,
     };
     let role = match determine_role_for(headers, &policy.auth, cert) {
         Ok(role) => role,
@@ -221,6 +225,7 @@ pub fn before_dns_as(
         enforce_would_deny: false,
         reason: String::new(),
         acl_reason: None,
+        intercept: None,
     };
     acl_step(policy, target, verdicts)
 }
@@ -241,6 +246,9 @@ fn acl_step(
     verdicts.acl_reason = Some(decision.reason);
     verdicts.enforce_would_deny = decision.enforce_would_deny();
     verdicts.acl_allowed = decision.allows();
+    if verdicts.proxy_type == ProxyType::Connect {
+        verdicts.intercept = decision.intercept.clone();
+    }
     if !decision.allows() {
         return Err(Box::new(Refusal {
             kind: RefusalKind::Acl,

@@ -59,8 +59,37 @@ pub struct RawRule {
     pub project: Option<Text>,
     pub action: Option<Text>,
     pub allowed_domains: Option<Vec<Text>>,
+    pub mitm_domains: Option<Vec<RawMitmDomain>>,
     #[serde(flatten)]
     pub other: serde_yaml::Mapping,
+}
+
+/// One `mitm_domains` entry, Smokescreen's schema; other keys are errors.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMitmDomain {
+    pub domain: Option<Text>,
+    /// In file order.
+    pub add_headers: Option<serde_yaml::Mapping>,
+    pub detailed_http_logs: Option<bool>,
+    pub detailed_http_logs_full_headers: Option<Vec<Text>>,
+}
+
+impl RawMitmDomain {
+    /// `add_headers` as (name, value) text pairs, in file order.
+    pub fn headers(&self) -> Vec<(String, String)> {
+        let Some(map) = &self.add_headers else {
+            return Vec::new();
+        };
+        map.iter()
+            .map(|(k, v)| {
+                let value = serde_yaml::from_value::<Text>(v.clone())
+                    .map(|t| t.0)
+                    .unwrap_or_else(|_| key_text(v));
+                (key_text(k), value)
+            })
+            .collect()
+    }
 }
 
 /// The whole file. Unknown top-level keys are collected for a warning.

@@ -12,8 +12,11 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use idna::AsciiDenyList;
+
+use crate::core::mitm::{self, Interception, MitmError, Secret, ValueSource};
 
 pub use glob::{parse_glob, Glob, GlobError, GlobSet};
 
@@ -123,6 +126,9 @@ pub struct Decision {
     pub reason: Reason,
     /// The matched rule's project (empty when no rule matched).
     pub project: String,
+    /// The rule's `mitm_domains` entry for the host, when the host matched
+    /// one of its allowed domains (as in Smokescreen).
+    pub intercept: Option<Arc<Interception>>,
 }
 
 impl Decision {
@@ -132,6 +138,7 @@ impl Decision {
             verdict: Verdict::Allow,
             reason: Reason::NotConfigured,
             project: String::new(),
+            intercept: None,
         }
     }
     pub fn allows(&self) -> bool {
@@ -183,6 +190,12 @@ pub enum AclError {
     DuplicateRule { name: String },
     /// A rule uses an action given to `--disable-acl-policy-action`.
     DisabledPolicy { rule: String, action: Action },
+    /// A refused `mitm_domains` entry.
+    Mitm { rule: String, error: MitmError },
+    /// A header value's `${env:..}` / `${file:..}` could not be read. The
+    /// problem never contains the value.
+    /// `problem` is `mitm_domains: <domain>: add_headers: <header>: <reference>: <why>`.
+    Secret { rule: String, problem: String },
 }
 
 impl fmt::Display for AclError {
@@ -194,7 +207,7 @@ impl fmt::Display for AclError {
             AclError::MissingName { index } => write!(f, "services[{index}]: rule has no name"),
             AclError::UnknownKey { rule, key } => write!(
                 f,
-                "{rule}: unknown key '{key}' (a rule has name, project, action, allowed_domains)"
+                "{rule}: unknown key '{key}' (a rule has name, project, action, allowed_domains, mitm_domains)"
             ),
             AclError::UnsupportedKey { rule, key } => {
                 write!(f, "{rule}: '{key}' is not supported by this proxy")
@@ -219,6 +232,8 @@ impl fmt::Display for AclError {
                 "rule for svc:{rule} utilizes a disabled policy:{}",
                 action.policy_name()
             ),
+            AclError::Mitm { rule, error } => write!(f, "{rule}: {error}"),
+            AclError::Secret { rule, problem } => write!(f, "{rule}: {problem}"),
         }
     }
 }
@@ -231,7 +246,7 @@ pub const NO_DEFAULT_WARNING: &str =
 
 /// Keys of later Smokescreen versions that change behaviour we do not have;
 /// refusing them beats silently ignoring them.
-const UNSUPPORTED_RULE_KEYS: [&str; 2] = ["allowed_external_proxies", "mitm_domains"];
+const UNSUPPORTED_RULE_KEYS: [&str; 1] = ["allowed_external_proxies"];
 
 /// One validated rule (a service or the default).
 #[derive(Clone, Debug)]
@@ -240,6 +255,8 @@ pub struct Rule {
     project: String,
     action: Action,
     allowed: GlobSet,
+    /// `mitm_domains`, in file order.
+    mitm: Vec<Arc<Interception>>,
 }
 
 impl Rule {
@@ -256,6 +273,10 @@ impl Rule {
     /// The `allowed_domains` entries, in file order.
     pub fn allowed_domains(&self) -> impl Iterator<Item = &str> {
         self.allowed.entries()
+    }
+    /// The `mitm_domains` entries, in file order.
+    pub fn mitm_domains(&self) -> impl Iterator<Item = &Interception> {
+        self.mitm.iter().map(|m| m.as_ref())
     }
 }
 
@@ -359,15 +380,22 @@ impl Acl {
                         verdict: Verdict::Deny,
                         reason: Reason::NoRuleMatched,
                         project: String::new(),
+                        intercept: None,
                     }
                 }
             },
         };
-        let (verdict, reason) = self.judge(rule, is_default, canonical_host(host).as_deref());
+        let host = canonical_host(host);
+        let (verdict, reason) = self.judge(rule, is_default, host.as_deref());
+        let intercept = match (reason, host.as_deref()) {
+            (Reason::AllowedDomain, Some(host)) => rule.intercept(host),
+            _ => None,
+        };
         Decision {
             verdict,
             reason,
             project: rule.project.clone(),
+            intercept,
         }
     }
 
@@ -436,6 +464,56 @@ impl Acl {
     pub fn global_allow_list(&self) -> impl Iterator<Item = &str> {
         self.global_allow.entries()
     }
+
+    /// Whether any rule intercepts (then a MITM CA must be configured).
+    pub fn uses_mitm(&self) -> bool {
+        self.rules
+            .iter()
+            .chain(&self.default)
+            .any(|r| !r.mitm.is_empty())
+    }
+
+    /// Fill in every `${env:..}` / `${file:..}` header value with what
+    /// `read` returns for it (config reads; the core does not). The first
+    /// failure is returned, naming where it is but never a value.
+    pub fn resolve_secrets(
+        &mut self,
+        mut read: impl FnMut(&ValueSource) -> Result<String, String>,
+    ) -> Result<(), AclError> {
+        for rule in self.rules.iter_mut().chain(self.default.as_mut()) {
+            for entry in rule.mitm.iter_mut() {
+                let entry = Arc::make_mut(entry);
+                for h in entry.add_headers.iter_mut() {
+                    if h.source == ValueSource::Literal {
+                        continue;
+                    }
+                    let fail = |why: String| AclError::Secret {
+                        rule: rule.name.clone(),
+                        problem: format!(
+                            "mitm_domains: {}: add_headers: {}: {}: {why}",
+                            entry.domain, h.name, h.source
+                        ),
+                    };
+                    let value = read(&h.source).map_err(fail)?;
+                    if !mitm::value_ok(&value) {
+                        return Err(fail(
+                            "the value has a control character (CR, LF or NUL)".to_owned(),
+                        ));
+                    }
+                    h.value = Secret::new(value);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Rule {
+    /// The first `mitm_domains` entry matching a canonical host.
+    fn intercept(&self, host: &str) -> Option<Arc<Interception>> {
+        let position = mitm::position(self.mitm.iter().map(|m| m.as_ref()), host)?;
+        self.mitm.get(position).cloned()
+    }
 }
 
 /// Refuse keys a rule does not have. `name` is accepted (and ignored) in
@@ -474,7 +552,40 @@ fn build_rule(place: &str, raw: load::RawRule, disabled: &[Action]) -> Result<Ru
             rule: place.to_owned(),
             action: e.0,
         })?;
+    let written: Vec<String> = raw
+        .allowed_domains
+        .iter()
+        .flatten()
+        .map(|t| t.0.clone())
+        .collect();
     let allowed = build_set(place, raw.allowed_domains)?;
+    let written: Vec<&str> = written.iter().map(String::as_str).collect();
+    let mut mitm_entries = Vec::new();
+    for entry in raw.mitm_domains.unwrap_or_default() {
+        let domain = entry
+            .domain
+            .as_ref()
+            .map(|t| t.0.clone())
+            .unwrap_or_default();
+        let full: Vec<String> = entry
+            .detailed_http_logs_full_headers
+            .iter()
+            .flatten()
+            .map(|t| t.0.clone())
+            .collect();
+        let checked = mitm::validate(
+            &domain,
+            &written,
+            &entry.headers(),
+            entry.detailed_http_logs.unwrap_or(false),
+            &full,
+        )
+        .map_err(|error| AclError::Mitm {
+            rule: place.to_owned(),
+            error,
+        })?;
+        mitm_entries.push(Arc::new(checked));
+    }
     if disabled.contains(&action) {
         return Err(AclError::DisabledPolicy {
             rule: place.to_owned(),
@@ -486,6 +597,7 @@ fn build_rule(place: &str, raw: load::RawRule, disabled: &[Action]) -> Result<Ru
         project: raw.project.map(|t| t.0).unwrap_or_default(),
         action,
         allowed,
+        mitm: mitm_entries,
     })
 }
 
