@@ -11,6 +11,7 @@ use std::fmt;
 
 use super::acl::{parse_glob, GlobSet};
 use super::head::{Headers, RequestForm, RequestHead};
+use super::target::{AbsoluteUri, Target};
 
 /// What a log shows in place of a header value not listed in
 /// `detailed_http_logs_full_headers` (Smokescreen's text).
@@ -312,6 +313,41 @@ pub fn with_added_headers(headers: &Headers, intercept: &Interception) -> Header
         out.push((h.name.clone(), h.value.expose().as_bytes().to_vec()));
     }
     Headers(out)
+}
+
+/// The request to forward for an allowed inner request: aimed at the
+/// tunnel's target (so `core::forward` writes its `Host`), with the
+/// configured headers added.
+pub fn inner_head(head: &RequestHead, tunnel: &Target, intercept: &Interception) -> RequestHead {
+    let path_and_query = match &head.form {
+        RequestForm::Origin(p) => p.clone(),
+        _ => "/".to_owned(),
+    };
+    RequestHead {
+        method: head.method.clone(),
+        form: RequestForm::Absolute(AbsoluteUri {
+            target: tunnel.clone(),
+            path_and_query,
+        }),
+        version: head.version,
+        headers: with_added_headers(&head.headers, intercept),
+        body: head.body,
+        head_len: head.head_len,
+    }
+}
+
+/// The `mitm_req_url` field: `https://host[:port]/path` of an inner request.
+pub fn request_url(head: &RequestHead, tunnel: &Target) -> String {
+    let path = match &head.form {
+        RequestForm::Origin(p) => p.as_str(),
+        _ => "/",
+    };
+    let host = tunnel.host.uri_str();
+    if tunnel.port == 443 {
+        format!("https://{host}{path}")
+    } else {
+        format!("https://{host}:{}{path}", tunnel.port)
+    }
 }
 
 /// The `mitm_req_headers` field: every header the client sent, values

@@ -19,24 +19,46 @@ use crate::shell::io::{
 };
 use crate::shell::net::Tcp;
 use crate::shell::state::Shared;
-use crate::shell::stream::ClientStream;
+use crate::shell::stream::{ClientStream, Endpoint};
 
 /// A kept-alive upstream connection, reusable only for the same address.
-pub struct Upstream {
+/// Plain TCP for `http://`; TLS for intercepted tunnels (`shell::mitm`).
+pub struct Upstream<S = Tcp> {
     pub addr: SocketAddr,
-    pub stream: Tcp,
+    pub stream: S,
     /// Bytes read from upstream past the last response.
     pub buf: Vec<u8>,
 }
 
-impl Upstream {
-    pub fn new(stream: Tcp, addr: SocketAddr) -> Upstream {
+impl<S> Upstream<S> {
+    pub fn new(stream: S, addr: SocketAddr) -> Upstream<S> {
         Upstream {
             addr,
             stream,
             buf: Vec::new(),
         }
     }
+}
+
+/// How the one retry gets a fresh upstream connection to the same address.
+pub trait Dial: Sync {
+    type Stream: Endpoint;
+    fn dial(&self, addr: SocketAddr) -> impl Future<Output = std::io::Result<Self::Stream>> + Send;
+}
+
+/// Plain TCP, as `http://` forwarding dials.
+pub struct TcpDial;
+
+impl Dial for TcpDial {
+    type Stream = Tcp;
+    async fn dial(&self, addr: SocketAddr) -> std::io::Result<Tcp> {
+        let s = Tcp::connect(addr).await?;
+        let _ = s.set_nodelay(true);
+        Ok(s)
+    }
+}
+
+impl Upstream<Tcp> {
 
     /// What waits on the idle connection: a byte read here is a byte nobody
     /// asked for, and the connection is dropped anyway.
@@ -55,16 +77,16 @@ impl Upstream {
 }
 
 /// How one exchange ended.
-pub struct Exchange {
+pub struct Exchange<S = Tcp> {
     /// For the decision record: what failed, if anything.
     pub error: Option<String>,
     /// The upstream connection, if it may be reused.
-    pub upstream: Option<Upstream>,
+    pub upstream: Option<Upstream<S>>,
     pub client_keep_alive: bool,
 }
 
-impl Exchange {
-    fn broken(error: String) -> Exchange {
+impl<S> Exchange<S> {
+    fn broken(error: String) -> Exchange<S> {
         Exchange {
             error: Some(error),
             upstream: None,
@@ -124,6 +146,44 @@ pub async fn exchange(
     conn: Upstream,
     reused: bool,
 ) -> Exchange {
+    let forwarder = Forwarder {
+        shared,
+        approved,
+        dial: &TcpDial,
+    };
+    forwarder.exchange(client, client_buf, head, conn, reused).await
+}
+
+/// [`exchange`] for any client stream and upstream kind: the intercepted
+/// tunnels of `shell::mitm` forward their inner requests through it.
+pub struct Forwarder<'a, D> {
+    pub shared: &'a Shared,
+    pub approved: &'a Approved,
+    pub dial: &'a D,
+}
+
+impl<D: Dial> Forwarder<'_, D> {
+    pub async fn exchange<C: Endpoint + ?Sized>(
+        &self,
+        client: &C,
+        client_buf: &mut Vec<u8>,
+        head: &RequestHead,
+        conn: Upstream<D::Stream>,
+        reused: bool,
+    ) -> Exchange<D::Stream> {
+        retrying(self, client, client_buf, head, conn, reused).await
+    }
+}
+
+async fn retrying<C: Endpoint + ?Sized, D: Dial>(
+    ex: &Forwarder<'_, D>,
+    client: &C,
+    client_buf: &mut Vec<u8>,
+    head: &RequestHead,
+    conn: Upstream<D::Stream>,
+    reused: bool,
+) -> Exchange<D::Stream> {
+    let (shared, approved) = (ex.shared, ex.approved);
     let request = forward::request_head(head);
     let mut conn = conn;
     let mut reused = reused;
@@ -133,11 +193,8 @@ pub async fn exchange(
             Err(Failure::Stale) if forward::may_retry(head, reused, false) => {
                 reused = false;
                 let limit = shared.settings.connect_timeout;
-                match crate::shell::runtime::timeout(limit, Tcp::connect(approved.addr)).await {
-                    Ok(s) => {
-                        let _ = s.set_nodelay(true);
-                        conn = Upstream::new(s, approved.addr);
-                    }
+                match crate::shell::runtime::timeout(limit, ex.dial.dial(approved.addr)).await {
+                    Ok(s) => conn = Upstream::new(s, approved.addr),
                     Err(e) => {
                         return fail(
                             client,
@@ -163,7 +220,7 @@ pub async fn exchange(
     }
 }
 
-async fn fail(client: &ClientStream, status: u16, message: &str) -> Exchange {
+async fn fail<C: Endpoint + ?Sized, S>(client: &C, status: u16, message: &str) -> Exchange<S> {
     let reply = Reply::refusal(status, message, None);
     let _ = write_all(client, &reply.to_bytes()).await;
     Exchange::broken(message.to_string())
@@ -173,14 +230,14 @@ async fn fail(client: &ClientStream, status: u16, message: &str) -> Exchange {
 /// body upload and the response run side by side. When the response has
 /// been relayed first, the rest of the upload is abandoned (and both
 /// connections close).
-async fn attempt(
+async fn attempt<C: Endpoint + ?Sized, S: Endpoint>(
     shared: &Shared,
-    client: &ClientStream,
+    client: &C,
     client_buf: &mut Vec<u8>,
     head: &RequestHead,
     request: &[u8],
-    conn: Upstream,
-) -> Result<Exchange, Failure> {
+    conn: Upstream<S>,
+) -> Result<Exchange<S>, Failure> {
     let mut conn = conn;
     let mut first = request.to_vec();
     let body_left = match head.body {
@@ -198,7 +255,7 @@ async fn attempt(
             buf: up_buf,
             ..
         } = &mut conn;
-        let up: &Tcp = up;
+        let up: &S = up;
         let upload = async {
             let sent = match head.body {
                 BodyFraming::Length(_) => {
@@ -257,11 +314,11 @@ async fn attempt(
 /// Read response heads until a final one, relaying interim responses as
 /// the core says. Waiting has no deadline while the upload still moves (it
 /// has its own idle timeout); afterwards the idle timeout applies.
-async fn read_final_head(
+async fn read_final_head<C: Endpoint + ?Sized, S: Endpoint>(
     shared: &Shared,
-    client: &ClientStream,
+    client: &C,
     head: &RequestHead,
-    up: &Tcp,
+    up: &S,
     up_buf: &mut Vec<u8>,
     upload: &UploadState,
 ) -> Result<ResponseHead, Failure> {
@@ -298,10 +355,10 @@ async fn read_final_head(
             .idle_timeout
             .unwrap_or(Duration::from_secs(300));
         let read = async {
-            if was_empty {
+            if let (true, Some(tcp)) = (was_empty, up.waitable()) {
                 // Right after the request the answer is never there yet: wait
                 // for it instead of a read that would only say so.
-                up.readable().await?;
+                tcp.readable().await?;
             }
             read_more(up, up_buf).await
         };
@@ -342,7 +399,7 @@ const DRAIN_QUIET: Duration = Duration::from_millis(500);
 /// reset it, which can destroy the response before a client that is still
 /// writing has read it, so the body is read and dropped first, within
 /// bounds (the staged close of RFC 9112 §9.6).
-async fn drain_unsent_body(client: &ClientStream, buf: &mut Vec<u8>) {
+async fn drain_unsent_body<C: Endpoint + ?Sized>(client: &C, buf: &mut Vec<u8>) {
     let deadline = Instant::now() + DRAIN_TIME;
     let mut drained = buf.len();
     buf.clear();
@@ -374,15 +431,15 @@ fn coalesce(out: &mut Vec<u8>, pending: &mut Vec<u8>, n: u64) -> u64 {
 
 /// Send the final response head the core writes and copy its body.
 /// Returns the exchange without the upstream (the caller decides on that).
-async fn relay(
-    client: &ClientStream,
+async fn relay<C: Endpoint + ?Sized, S: Endpoint>(
+    client: &C,
     head: &RequestHead,
     resp: &ResponseHead,
-    up: &Tcp,
+    up: &S,
     up_buf: &mut Vec<u8>,
     upload: &UploadState,
     idle: Option<Duration>,
-) -> Exchange {
+) -> Exchange<S> {
     up_buf.drain(..resp.head_len);
     let plan = match forward::response_head(head, resp, upload.get() == Upload::Done) {
         Ok(plan) => plan,

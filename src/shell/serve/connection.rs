@@ -25,6 +25,7 @@ use crate::shell::io::{read_more_timeout, write_all};
 use crate::shell::limits::{self, Permit};
 use crate::shell::logging::{self, emit};
 use crate::shell::metrics;
+use crate::shell::mitm;
 use crate::shell::runtime;
 use crate::shell::state::{closed, Shared};
 use crate::shell::tunnel;
@@ -380,9 +381,36 @@ async fn connect(
     // The request is answered; from here on only the tunnel cap applies.
     drop(request_permit);
     let started = Instant::now();
-    let stop = closed(&shared.force_stop);
     let open_tunnel = metrics::get().tunnel_opened();
-    let stats = tunnel::run(client, upstream, eager, shared.settings.idle_timeout, stop).await;
+    let intercept = approved.verdicts.intercept.as_deref();
+    let stats = match (intercept, &shared.settings.mitm) {
+        (Some(intercept), Some(mitm)) => {
+            let session = mitm::session::Session {
+                shared,
+                mitm,
+                approved: &approved,
+                intercept,
+                facts: &facts,
+            };
+            let run = Box::pin(session.run(client, eager, upstream));
+            let stop = async {
+                closed(&shared.force_stop).await;
+                mitm::session::Ended::stopped()
+            };
+            let ended = futures_lite::future::or(run, stop).await;
+            tunnel::TunnelStats {
+                bytes_in: ended.bytes_in,
+                bytes_out: ended.bytes_out,
+                last_activity: ended.last_activity,
+                spliced: 0,
+                error: ended.error.map(tunnel::TunnelError::Intercepted),
+            }
+        }
+        _ => {
+            let stop = closed(&shared.force_stop);
+            tunnel::run(client, upstream, eager, shared.settings.idle_timeout, stop).await
+        }
+    };
     metrics::get().tunnel_closed(&stats, started.elapsed());
     drop(open_tunnel);
     // The tunnel is closed: free its slot before saying so in the log.

@@ -24,6 +24,8 @@ pub struct Settings {
     pub front: crate::shell::stream::Front,
     /// Request and tunnel limits (`--max-*`).
     pub limits: LimitSettings,
+    /// The MITM CA and upstream trust, when `mitm_domains` may be used.
+    pub mitm: Option<Arc<crate::shell::mitm::Mitm>>,
 }
 
 /// Shared by all connections.
