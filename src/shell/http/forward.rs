@@ -59,7 +59,6 @@ impl Dial for TcpDial {
 }
 
 impl Upstream<Tcp> {
-
     /// What waits on the idle connection: a byte read here is a byte nobody
     /// asked for, and the connection is dropped anyway.
     pub fn unread(&self) -> Unread {
@@ -151,7 +150,9 @@ pub async fn exchange(
         approved,
         dial: &TcpDial,
     };
-    forwarder.exchange(client, client_buf, head, conn, reused).await
+    forwarder
+        .exchange(client, client_buf, head, conn, reused)
+        .await
 }
 
 /// [`exchange`] for any client stream and upstream kind: the intercepted

@@ -18,15 +18,26 @@ use crate::core::time::Timestamp;
 /// `mitm_ca_key_file error` texts where it has one.
 #[derive(Debug)]
 pub enum CaError {
-    Read { path: PathBuf, problem: String },
+    Read {
+        path: PathBuf,
+        problem: String,
+    },
     /// The certificate file holds no usable certificate.
-    Certificate { path: PathBuf, problem: String },
+    Certificate {
+        path: PathBuf,
+        problem: String,
+    },
     /// The key file holds no usable private key.
-    Key { path: PathBuf, problem: String },
+    Key {
+        path: PathBuf,
+        problem: String,
+    },
     /// The key is not the certificate's.
     Mismatch,
     /// The certificate may not sign certificates.
-    NotCa { path: PathBuf },
+    NotCa {
+        path: PathBuf,
+    },
 }
 
 impl fmt::Display for CaError {
@@ -108,9 +119,11 @@ impl Authority {
             path: files.key_file.clone(),
             problem: e.to_string(),
         })?;
-        let (_, parsed) = x509_parser::parse_x509_certificate(&ca_der)
-            .map_err(|e| cert_err(e.to_string()))?;
-        if parsed.tbs_certificate.subject_pki.raw != rcgen::PublicKeyData::subject_public_key_info(&key).as_slice() {
+        let (_, parsed) =
+            x509_parser::parse_x509_certificate(&ca_der).map_err(|e| cert_err(e.to_string()))?;
+        if parsed.tbs_certificate.subject_pki.raw
+            != rcgen::PublicKeyData::subject_public_key_info(&key).as_slice()
+        {
             return Err(CaError::Mismatch);
         }
         if !parsed.is_ca() {
@@ -118,8 +131,7 @@ impl Authority {
                 path: files.cert_file.clone(),
             });
         }
-        let issuer =
-            Issuer::from_ca_cert_der(&ca_der, key).map_err(|e| cert_err(e.to_string()))?;
+        let issuer = Issuer::from_ca_cert_der(&ca_der, key).map_err(|e| cert_err(e.to_string()))?;
         Ok(Authority {
             issuer,
             ca_der,

@@ -45,7 +45,10 @@ impl fmt::Debug for Mitm {
 pub enum MitmError {
     Ca(CaError),
     /// An `--mitm-upstream-ca-file` could not be used.
-    UpstreamCa { path: String, problem: String },
+    UpstreamCa {
+        path: String,
+        problem: String,
+    },
 }
 
 impl fmt::Display for MitmError {

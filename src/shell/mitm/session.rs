@@ -189,7 +189,9 @@ impl Session<'_> {
                 }
             };
             let inner = mitm::inner_head(&head, &self.approved.target, self.intercept);
-            let result = self.forward(client, &mut buf, &inner, conn, reused, &dialer).await;
+            let result = self
+                .forward(client, &mut buf, &inner, conn, reused, &dialer)
+                .await;
             self.log_request(&head, result.error.as_deref());
             let keep = result.client_keep_alive;
             upstream = match result.upstream {

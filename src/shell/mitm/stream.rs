@@ -45,7 +45,11 @@ impl<S: Endpoint + Unpin> AsyncRead for Owned<S> {
 }
 
 impl<S: Endpoint + Unpin> AsyncWrite for Owned<S> {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         self.stream.poll_write_shared(cx, buf)
     }
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
