@@ -427,3 +427,54 @@ fn bad_ca_files_or_a_rule_without_a_ca_fail_at_start() {
     );
     let _ = &setup.origin_ca;
 }
+
+/// Run a tool subcommand; (exit code, stdout, stderr).
+fn tool(args: &[String], env: &[(&str, &str)]) -> (i32, String, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_smokescreen"));
+    cmd.args(args).env("PROXY_PASSWORD", PASSWORD);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn check_shows_interception_with_header_names_only() {
+    if !in_private_netns("check_shows_interception_with_header_names_only") {
+        return;
+    }
+    let setup = Setup::new();
+    let acl = setup.acl("${env:API_TOKEN}");
+    let env = [("API_TOKEN", SECRET)];
+    let mut args = vec!["check".to_string(), "--host=api.test".to_string()];
+    args.extend(setup.args(&acl, true));
+    let (code, out, err) = tool(&args, &env);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("mitm: intercepted (api.test), adds headers: Authorization, X-Team\n"),
+        "{out}"
+    );
+    assert!(!out.contains(SECRET) && !err.contains(SECRET), "{out}{err}");
+    // Without the secret in the environment the tools still judge (names only).
+    let (code, out, _) = tool(&args, &[]);
+    assert_eq!(code, 0, "{out}");
+    args[1] = "--host=other.test".to_string();
+    let (code, out, _) = tool(&args, &env);
+    assert_eq!(code, 0, "{out}");
+    assert!(!out.contains("mitm:"), "{out}");
+    // check-config loads the CA as the proxy would.
+    let mut args = vec!["check-config".to_string()];
+    args.extend(setup.args(&acl, true));
+    args[2] = format!(
+        "--mitm-ca-cert-file={}",
+        setup.path("origin-ca.pem").display()
+    );
+    let (code, out, err) = tool(&args, &env);
+    assert_ne!(code, 0, "{out}");
+    assert!(err.contains("private key does not match"), "{err}");
+}

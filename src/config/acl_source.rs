@@ -76,13 +76,24 @@ impl AclSource {
     /// Read and validate the ACL, and read the secrets its header values
     /// name (so a SIGHUP picks up a rotated one); the warnings are for the log.
     pub fn load(&self) -> Result<(Acl, Vec<String>), AclLoadError> {
-        let (mut acl, warnings) = self.load_rules()?;
-        let source = self.describe();
-        if acl.uses_mitm() && !self.mitm_ca {
-            return Err(AclLoadError::NoMitmCa { source });
-        }
+        let (mut acl, warnings) = self.load_without_secrets()?;
         acl.resolve_secrets(read_secret)
-            .map_err(|error| AclLoadError::Invalid { source, error })?;
+            .map_err(|error| AclLoadError::Invalid {
+                source: self.describe(),
+                error,
+            })?;
+        Ok((acl, warnings))
+    }
+
+    /// [`AclSource::load`] without reading the secrets header values name
+    /// (their values stay empty): for the policy tools, which show names only.
+    pub fn load_without_secrets(&self) -> Result<(Acl, Vec<String>), AclLoadError> {
+        let (acl, warnings) = self.load_rules()?;
+        if acl.uses_mitm() && !self.mitm_ca {
+            return Err(AclLoadError::NoMitmCa {
+                source: self.describe(),
+            });
+        }
         Ok((acl, warnings))
     }
 
