@@ -395,7 +395,7 @@ fn bad_ca_files_or_a_rule_without_a_ca_fail_at_start() {
     let acl_flag = format!("--egress-acl-file={}", acl.display());
     let env = [("API_TOKEN", SECRET)];
 
-    let (code, err) = refused(&[acl_flag.clone()], &env);
+    let (code, err) = refused(std::slice::from_ref(&acl_flag), &env);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("mitm_domains needs a MITM CA"), "{err}");
 

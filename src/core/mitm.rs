@@ -9,7 +9,10 @@
 
 use std::fmt;
 
-use super::acl::{parse_glob, GlobSet};
+use std::sync::Arc;
+
+use super::acl::glob::{parse_glob, GlobSet};
+use super::acl::load::{texts, RawMitmDomain};
 use super::head::{Headers, RequestForm, RequestHead};
 use super::target::{AbsoluteUri, Target};
 
@@ -223,6 +226,26 @@ pub fn validate(
             .map(|h| h.to_ascii_lowercase())
             .collect(),
     })
+}
+
+/// Validate a rule's `mitm_domains` against its `allowed_domains` as written.
+pub fn from_entries(
+    allowed: &[String],
+    entries: Vec<RawMitmDomain>,
+) -> Result<Vec<Arc<Interception>>, MitmError> {
+    let allowed: Vec<&str> = allowed.iter().map(String::as_str).collect();
+    let mut out = Vec::with_capacity(entries.len());
+    for entry in entries {
+        let domain = entry.domain.as_ref().map(|t| t.0.as_str()).unwrap_or("");
+        out.push(Arc::new(validate(
+            domain,
+            &allowed,
+            &entry.headers(),
+            entry.detailed_http_logs.unwrap_or(false),
+            &texts(entry.detailed_http_logs_full_headers.as_deref()),
+        )?));
+    }
+    Ok(out)
 }
 
 /// An RFC 9110 token (a header name).

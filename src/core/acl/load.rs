@@ -104,6 +104,14 @@ pub struct RawAcl {
     pub other: serde_yaml::Mapping,
 }
 
+/// A list of scalars as text (absent: empty).
+pub fn texts(list: Option<&[Text]>) -> Vec<String> {
+    list.unwrap_or_default()
+        .iter()
+        .map(|t| t.0.clone())
+        .collect()
+}
+
 /// Parse the text. An empty document reads as an empty mapping (so it fails
 /// on the version, as in Smokescreen, rather than on YAML).
 pub fn parse(text: &str) -> Result<RawAcl, serde_yaml::Error> {

@@ -5,8 +5,8 @@
 //! Loading does all the work (validation, indexing) so that [`Acl::decide`]
 //! is a handful of hash lookups with no allocation for a canonical host.
 
-mod glob;
-mod load;
+pub mod glob;
+pub mod load;
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -552,40 +552,15 @@ fn build_rule(place: &str, raw: load::RawRule, disabled: &[Action]) -> Result<Ru
             rule: place.to_owned(),
             action: e.0,
         })?;
-    let written: Vec<String> = raw
-        .allowed_domains
-        .iter()
-        .flatten()
-        .map(|t| t.0.clone())
-        .collect();
+    let written = load::texts(raw.allowed_domains.as_deref());
     let allowed = build_set(place, raw.allowed_domains)?;
-    let written: Vec<&str> = written.iter().map(String::as_str).collect();
-    let mut mitm_entries = Vec::new();
-    for entry in raw.mitm_domains.unwrap_or_default() {
-        let domain = entry
-            .domain
-            .as_ref()
-            .map(|t| t.0.clone())
-            .unwrap_or_default();
-        let full: Vec<String> = entry
-            .detailed_http_logs_full_headers
-            .iter()
-            .flatten()
-            .map(|t| t.0.clone())
-            .collect();
-        let checked = mitm::validate(
-            &domain,
-            &written,
-            &entry.headers(),
-            entry.detailed_http_logs.unwrap_or(false),
-            &full,
-        )
-        .map_err(|error| AclError::Mitm {
-            rule: place.to_owned(),
-            error,
+    let mitm =
+        mitm::from_entries(&written, raw.mitm_domains.unwrap_or_default()).map_err(|error| {
+            AclError::Mitm {
+                rule: place.to_owned(),
+                error,
+            }
         })?;
-        mitm_entries.push(Arc::new(checked));
-    }
     if disabled.contains(&action) {
         return Err(AclError::DisabledPolicy {
             rule: place.to_owned(),
@@ -597,7 +572,7 @@ fn build_rule(place: &str, raw: load::RawRule, disabled: &[Action]) -> Result<Ru
         project: raw.project.map(|t| t.0).unwrap_or_default(),
         action,
         allowed,
-        mitm: mitm_entries,
+        mitm,
     })
 }
 

@@ -19,7 +19,7 @@ use crate::shell::io::{
 };
 use crate::shell::net::Tcp;
 use crate::shell::state::Shared;
-use crate::shell::stream::{ClientStream, Endpoint};
+use crate::shell::stream::Endpoint;
 
 /// A kept-alive upstream connection, reusable only for the same address.
 /// Plain TCP for `http://`; TLS for intercepted tunnels (`shell::mitm`).
@@ -135,56 +135,19 @@ impl UploadState {
 
 /// Send the request, relay the response. `reused`: the upstream connection
 /// served an earlier request; a failure there before any response byte is
-/// retried once on a fresh connection when the core allows it.
-pub async fn exchange(
+/// retried once on a fresh connection from `dial` when the core allows it.
+/// `C` and `dial` let `shell::mitm` forward inner requests over TLS.
+#[allow(clippy::too_many_arguments)]
+pub async fn exchange<C: Endpoint + ?Sized, D: Dial>(
     shared: &Shared,
-    client: &ClientStream,
-    client_buf: &mut Vec<u8>,
-    head: &RequestHead,
-    approved: &Approved,
-    conn: Upstream,
-    reused: bool,
-) -> Exchange {
-    let forwarder = Forwarder {
-        shared,
-        approved,
-        dial: &TcpDial,
-    };
-    forwarder
-        .exchange(client, client_buf, head, conn, reused)
-        .await
-}
-
-/// [`exchange`] for any client stream and upstream kind: the intercepted
-/// tunnels of `shell::mitm` forward their inner requests through it.
-pub struct Forwarder<'a, D> {
-    pub shared: &'a Shared,
-    pub approved: &'a Approved,
-    pub dial: &'a D,
-}
-
-impl<D: Dial> Forwarder<'_, D> {
-    pub async fn exchange<C: Endpoint + ?Sized>(
-        &self,
-        client: &C,
-        client_buf: &mut Vec<u8>,
-        head: &RequestHead,
-        conn: Upstream<D::Stream>,
-        reused: bool,
-    ) -> Exchange<D::Stream> {
-        retrying(self, client, client_buf, head, conn, reused).await
-    }
-}
-
-async fn retrying<C: Endpoint + ?Sized, D: Dial>(
-    ex: &Forwarder<'_, D>,
     client: &C,
     client_buf: &mut Vec<u8>,
     head: &RequestHead,
+    approved: &Approved,
     conn: Upstream<D::Stream>,
     reused: bool,
+    dial: &D,
 ) -> Exchange<D::Stream> {
-    let (shared, approved) = (ex.shared, ex.approved);
     let request = forward::request_head(head);
     let mut conn = conn;
     let mut reused = reused;
@@ -194,7 +157,7 @@ async fn retrying<C: Endpoint + ?Sized, D: Dial>(
             Err(Failure::Stale) if forward::may_retry(head, reused, false) => {
                 reused = false;
                 let limit = shared.settings.connect_timeout;
-                match crate::shell::runtime::timeout(limit, ex.dial.dial(approved.addr)).await {
+                match crate::shell::runtime::timeout(limit, dial.dial(approved.addr)).await {
                     Ok(s) => conn = Upstream::new(s, approved.addr),
                     Err(e) => {
                         return fail(

@@ -3,7 +3,9 @@
 //! inner requests one by one; each is checked by `core::mitm` and forwarded
 //! with `http::forward` (the same code as `http://`), headers added.
 
+use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use futures_rustls::TlsAcceptor;
@@ -16,7 +18,7 @@ use crate::core::mitm::{self, Interception};
 use crate::core::record::Level;
 use crate::core::reply::Reply;
 use crate::core::time::Timestamp;
-use crate::shell::http::forward::{Forwarder, Upstream};
+use crate::shell::http::forward::{self, Upstream};
 use crate::shell::io::{read_more_timeout, write_all};
 use crate::shell::logging::{self, emit};
 use crate::shell::metrics;
@@ -63,43 +65,29 @@ struct ClientTls {
 }
 
 impl Endpoint for ClientTls {
-    fn poll_read_shared(
-        &self,
-        cx: &mut std::task::Context<'_>,
-        buf: &mut [u8],
-    ) -> std::task::Poll<std::io::Result<usize>> {
-        let polled = self.tls.poll_read_shared(cx, buf);
-        if let std::task::Poll::Ready(Ok(n)) = polled {
-            self.read.fetch_add(n as u64, Ordering::Relaxed);
-        }
-        polled
+    fn poll_read_shared(&self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        counted(self.tls.poll_read_shared(cx, buf), &self.read)
     }
-    fn poll_write_shared(
-        &self,
-        cx: &mut std::task::Context<'_>,
-        buf: &[u8],
-    ) -> std::task::Poll<std::io::Result<usize>> {
-        let polled = self.tls.poll_write_shared(cx, buf);
-        if let std::task::Poll::Ready(Ok(n)) = polled {
-            self.written.fetch_add(n as u64, Ordering::Relaxed);
-        }
-        polled
+    fn poll_write_shared(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        counted(self.tls.poll_write_shared(cx, buf), &self.written)
     }
-    fn poll_flush_shared(
-        &self,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
+    fn poll_flush_shared(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         self.tls.poll_flush_shared(cx)
     }
-    fn poll_close_write(
-        &self,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
+    fn poll_close_write(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         self.tls.poll_close_write(cx)
     }
     fn abort(&self) {
         self.tls.abort();
     }
+}
+
+/// Add a completed read's or write's byte count to `counter`.
+fn counted(polled: Poll<io::Result<usize>>, counter: &AtomicU64) -> Poll<io::Result<usize>> {
+    if let Poll::Ready(Ok(n)) = &polled {
+        counter.fetch_add(*n as u64, Ordering::Relaxed);
+    }
+    polled
 }
 
 impl Session<'_> {
@@ -223,13 +211,11 @@ impl Session<'_> {
         reused: bool,
         dialer: &TlsDial,
     ) -> crate::shell::http::forward::Exchange<OriginTls> {
-        let forwarder = Forwarder {
-            shared: self.shared,
-            approved: self.approved,
-            dial: dialer,
-        };
+        let (shared, approved) = (self.shared, self.approved);
+        let exchange =
+            forward::exchange(shared, client, buf, inner, approved, conn, reused, dialer);
         // Boxed: forwarding's state is large (see `serve::connection`).
-        Box::pin(forwarder.exchange(client, buf, inner, conn, reused)).await
+        Box::pin(exchange).await
     }
 
     /// The next inner head: `Ok(None)` when the client closed or went idle

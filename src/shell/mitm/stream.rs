@@ -11,54 +11,8 @@ use std::task::{Context, Poll};
 use futures_lite::io::{AsyncRead, AsyncWrite};
 
 use crate::shell::transport::endpoint::Endpoint;
+pub use crate::shell::transport::endpoint::Owned;
 use crate::shell::transport::net::Tcp;
-
-/// An endpoint as an owned `AsyncRead + AsyncWrite` (what rustls wraps);
-/// bytes read ahead of the handshake are replayed first.
-pub struct Owned<S> {
-    ahead: Vec<u8>,
-    stream: S,
-}
-
-impl<S> Owned<S> {
-    pub fn new(stream: S, ahead: Vec<u8>) -> Owned<S> {
-        Owned { ahead, stream }
-    }
-}
-
-impl<S: Endpoint + Unpin> AsyncRead for Owned<S> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut [u8],
-    ) -> Poll<io::Result<usize>> {
-        if !self.ahead.is_empty() {
-            let n = buf.len().min(self.ahead.len());
-            if let (Some(dst), Some(src)) = (buf.get_mut(..n), self.ahead.get(..n)) {
-                dst.copy_from_slice(src);
-            }
-            self.ahead.drain(..n);
-            return Poll::Ready(Ok(n));
-        }
-        self.stream.poll_read_shared(cx, buf)
-    }
-}
-
-impl<S: Endpoint + Unpin> AsyncWrite for Owned<S> {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        self.stream.poll_write_shared(cx, buf)
-    }
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.stream.poll_flush_shared(cx)
-    }
-    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.stream.poll_close_write(cx)
-    }
-}
 
 /// A TLS stream usable through `&self`; `under` is the stream it runs on
 /// (aborted directly, without `close_notify`).

@@ -481,7 +481,8 @@ async fn forward_one(
             }
         },
     };
-    let result = forward::exchange(shared, client, buf, &head, &approved, conn, reused).await;
+    let dial = &forward::TcpDial;
+    let result = forward::exchange(shared, client, buf, &head, &approved, conn, reused, dial).await;
     let mut record = decision::approved_record(&facts, &approved);
     if let Some(err) = &result.error {
         record.error = Some(err.clone());
