@@ -132,8 +132,6 @@ default:
 /// The files a proxy with interception needs.
 struct Setup {
     dir: tempfile::TempDir,
-    mitm_ca: Ca,
-    origin_ca: Ca,
     origin: HttpsOrigin,
 }
 
@@ -146,12 +144,7 @@ impl Setup {
         write(dir.path(), "mitm-ca.key", &mitm_ca.pem.key);
         write(dir.path(), "origin-ca.pem", &origin_ca.pem.cert);
         let origin = HttpsOrigin::start(&origin_ca);
-        Setup {
-            dir,
-            mitm_ca,
-            origin_ca,
-            origin,
-        }
+        Setup { dir, origin }
     }
 
     fn path(&self, name: &str) -> PathBuf {
@@ -293,7 +286,6 @@ fn a_listed_domain_is_served_a_minted_certificate_and_others_tunnel_untouched() 
         &setup.url("api.test", "/"),
     );
     assert!(!ok, "api.test must be served the minted certificate: {err}");
-    let _ = setup.mitm_ca.pem.cert.len();
     let _ = all_lines(proxy);
 }
 
@@ -425,7 +417,6 @@ fn bad_ca_files_or_a_rule_without_a_ca_fail_at_start() {
         ),
         "{err}"
     );
-    let _ = &setup.origin_ca;
 }
 
 /// Run a tool subcommand; (exit code, stdout, stderr).
@@ -477,4 +468,46 @@ fn check_shows_interception_with_header_names_only() {
     let (code, out, err) = tool(&args, &env);
     assert_ne!(code, 0, "{out}");
     assert!(err.contains("private key does not match"), "{err}");
+}
+
+/// Python's urllib as the app (a second client stack: http.client's own
+/// CONNECT and TLS): the origin gets the header, the app sent none.
+#[test]
+fn a_python_client_gets_the_header_added_too() {
+    if !in_private_netns("a_python_client_gets_the_header_added_too") {
+        return;
+    }
+    let setup = Setup::new();
+    let acl = setup.acl("${env:API_TOKEN}");
+    let proxy = start(&setup.args(&acl, true), &[("API_TOKEN", SECRET)]);
+    let script = "import ssl, sys, urllib.request\n\
+        proxy, ca, url = sys.argv[1:4]\n\
+        ctx = ssl.create_default_context(cafile=ca)\n\
+        opener = urllib.request.build_opener(\n\
+            urllib.request.ProxyHandler({'https': proxy}),\n\
+            urllib.request.HTTPSHandler(context=ctx))\n\
+        print(opener.open(url, timeout=20).read().decode())\n";
+    let out = Command::new("python3")
+        .args([
+            "-c",
+            script,
+            &format!("http://anyname:{PASSWORD}@{}", proxy.addr),
+            &setup.path("mitm-ca.pem").display().to_string(),
+            &setup.url("api.test", "/py"),
+        ])
+        .output()
+        .expect("python3 must be installed");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(stdout.trim(), "hello");
+    let heads = setup.origin.heads();
+    let head = heads.last().expect("the origin got the request");
+    assert!(head.starts_with("GET /py "), "{head}");
+    assert_eq!(header(head, "authorization"), [SECRET]);
+    let log = all_lines(proxy);
+    assert!(!log.contains(SECRET), "{log}");
 }
