@@ -458,6 +458,19 @@ fn check_shows_interception_with_header_names_only() {
     let (code, out, _) = tool(&args, &env);
     assert_eq!(code, 0, "{out}");
     assert!(!out.contains("mitm:"), "{out}");
+    // test-policy cases can expect the interception (or its absence).
+    let cases = write(
+        setup.dir.path(),
+        "cases.yaml",
+        "cases:\n  - {name: api, host: api.test, expect: allow, mitm: \"intercepted (api.test), adds headers: Authorization, X-Team\"}\n  - {name: other, host: other.test, expect: allow, mitm: none}\n  - {name: wrong, host: other.test, expect: allow, mitm: \"intercepted (other.test), no headers added\"}\n",
+    );
+    let mut args = vec!["test-policy".to_string(), cases.display().to_string()];
+    args.extend(setup.args(&acl, true));
+    let (code, out, err) = tool(&args, &env);
+    assert_eq!(code, 1, "only the wrong case fails: {out}{err}");
+    assert!(out.contains("expected mitm"), "{out}");
+    assert_eq!(out.matches("expected mitm").count(), 1, "{out}");
+    assert!(!out.contains(SECRET), "{out}");
     // check-config loads the CA as the proxy would.
     let mut args = vec!["check-config".to_string()];
     args.extend(setup.args(&acl, true));

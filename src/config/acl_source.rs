@@ -149,3 +149,27 @@ fn read_secret(source: &ValueSource) -> Result<String, String> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::disallowed_methods)] // the test writes its own files
+    use super::*;
+
+    #[test]
+    fn a_file_secret_loses_one_trailing_newline_and_errors_name_no_value() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("token");
+        let file = ValueSource::File(path.display().to_string());
+        std::fs::write(&path, "Bearer abc\r\n").unwrap();
+        assert_eq!(read_secret(&file), Ok("Bearer abc".to_string()));
+        std::fs::write(&path, "Bearer abc\n\n").unwrap();
+        assert_eq!(read_secret(&file), Ok("Bearer abc\n".to_string()));
+        std::fs::write(&path, "\n").unwrap();
+        assert_eq!(read_secret(&file), Err("the file is empty".to_string()));
+        let missing = ValueSource::Env("SMOKESCREEN_TEST_SURELY_UNSET_VARIABLE".into());
+        assert_eq!(
+            read_secret(&missing),
+            Err("the environment variable is not set".to_string())
+        );
+    }
+}

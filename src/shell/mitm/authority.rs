@@ -84,6 +84,7 @@ pub struct Authority {
     issuer: Issuer<'static, KeyPair>,
     ca_der: CertificateDer<'static>,
     cache: Mutex<Cache>,
+    cache_max: usize,
 }
 
 impl fmt::Debug for Authority {
@@ -136,6 +137,7 @@ impl Authority {
             issuer,
             ca_der,
             cache: Mutex::new(Cache::default()),
+            cache_max: CACHE_MAX,
         })
     }
 
@@ -158,7 +160,7 @@ impl Authority {
             {
                 cache.order.push_back(name.to_owned());
             }
-            while cache.order.len() > CACHE_MAX {
+            while cache.order.len() > self.cache_max {
                 if let Some(old) = cache.order.pop_front() {
                     cache.by_name.remove(&old);
                 }
@@ -208,4 +210,59 @@ fn day(now: Timestamp, days: i64) -> (i32, u8, u8) {
         u8::try_from(m).unwrap_or(1),
         u8::try_from(d).unwrap_or(1),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::disallowed_methods)] // the test writes its own files
+    use super::*;
+    use rcgen::{BasicConstraints, IsCa};
+
+    fn ca_files(dir: &Path, is_ca: bool) -> MitmFiles {
+        let key = KeyPair::generate().unwrap();
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "test CA");
+        if is_ca {
+            params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        }
+        let cert = params.self_signed(&key).unwrap();
+        let files = MitmFiles {
+            cert_file: dir.join("ca.pem"),
+            key_file: dir.join("ca.key"),
+        };
+        std::fs::write(&files.cert_file, cert.pem()).unwrap();
+        std::fs::write(&files.key_file, key.serialize_pem()).unwrap();
+        files
+    }
+
+    #[test]
+    fn minted_configs_are_cached_per_name_and_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut authority = Authority::load(&ca_files(dir.path(), true)).unwrap();
+        authority.cache_max = 2;
+        let now = Timestamp::new(1_750_000_000, 0);
+        let a = authority.server_config("a.example", now).unwrap();
+        assert_eq!(a.alpn_protocols, vec![b"http/1.1".to_vec()]);
+        let again = authority.server_config("a.example", now).unwrap();
+        assert!(Arc::ptr_eq(&a, &again), "cached");
+        authority.server_config("b.example", now).unwrap();
+        authority.server_config("10.1.2.3", now).unwrap();
+        let cache = authority.cache.lock().unwrap();
+        assert_eq!(cache.by_name.len(), 2);
+        assert!(!cache.by_name.contains_key("a.example"), "oldest evicted");
+        drop(cache);
+        let later = Timestamp::new(now.secs() + RENEW_SECS, 0);
+        let renewed = authority.server_config("b.example", later).unwrap();
+        let old = authority.server_config("b.example", now).unwrap();
+        assert!(Arc::ptr_eq(&renewed, &old), "the renewed one replaced it");
+    }
+
+    #[test]
+    fn a_certificate_that_is_not_a_ca_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = Authority::load(&ca_files(dir.path(), false)).unwrap_err();
+        assert!(err.to_string().contains("is not a CA certificate"), "{err}");
+    }
 }
