@@ -14,9 +14,15 @@ fn main() -> ExitCode {
             .map(|_| ())
             .map_err(|e| e.to_string())
     };
+    let mitm_check = |config: &config::Config| {
+        smokescreen::shell::mitm::Mitm::load(config)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    };
     let tools_env = smokescreen::tools::Env {
         vars: &env,
         tls_check: &tls_check,
+        mitm_check: &mitm_check,
     };
     if let Some(run) = smokescreen::tools::run(&args, &tools_env) {
         print!("{}", run.stdout);

@@ -81,6 +81,14 @@ fn field(c: &Config, name: &str) -> Option<String> {
                 t.crl_files.len()
             )
         })),
+        "mitm" => opt(c.mitm.as_ref().map(|m| {
+            format!(
+                "{} key={} upstream_cas={}",
+                m.cert_file.display(),
+                m.key_file.display(),
+                c.mitm_upstream_ca_files.len()
+            )
+        })),
         "max_connections" => c.limits.max_connections.to_string(),
         "max_header_bytes" => c.max_header_bytes.to_string(),
         "max_concurrent_requests" => opt(c.limits.max_concurrent_requests),

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use super::settings::*;
 use super::sources::Sources;
-use super::{hosts, read_file, Config, ConfigError, Limits, MetricsConfig, TlsConfig};
+use super::{hosts, read_file, Config, ConfigError, Limits, MetricsConfig, MitmFiles, TlsConfig};
 use crate::core::addr::AddressPolicy;
 
 /// Settings are read in a fixed order, so the first of several bad values
@@ -49,6 +49,8 @@ pub fn build(src: &Sources<'_>) -> Result<Config, ConfigError> {
     let hosts_file = src.path(&HOSTS_FILE)?;
     let static_hosts = static_hosts(src, hosts_file.as_deref())?;
     let tls = tls(src)?;
+    let mitm = mitm(src)?;
+    let mitm_upstream_ca_files = src.paths(&MITM_UPSTREAM_CA_FILE)?;
     let limits = limits(src)?;
     let max_header_bytes = src.required(&MAX_HEADER_BYTES)?;
     let log_format = src.required(&LOG_FORMAT)?;
@@ -85,6 +87,8 @@ pub fn build(src: &Sources<'_>) -> Result<Config, ConfigError> {
         proxy_protocol,
         proxy_protocol_trusted_ranges,
         tls,
+        mitm,
+        mitm_upstream_ca_files,
         statsd_address,
         stats_socket_dir,
         stats_socket_file_mode,
@@ -184,6 +188,23 @@ fn tls(src: &Sources<'_>) -> Result<Option<TlsConfig>, ConfigError> {
             "a client CA (--tls-client-ca-file / tls.client_ca_files) needs a server certificate (--tls-server-bundle-file / tls.cert_file)"
                 .to_string(),
         )),
+    }
+}
+
+/// The MITM CA: both files or neither (Smokescreen's texts).
+fn mitm(src: &Sources<'_>) -> Result<Option<MitmFiles>, ConfigError> {
+    match (src.path(&MITM_CA_CERT_FILE)?, src.path(&MITM_CA_KEY_FILE)?) {
+        (Some(cert_file), Some(key_file)) => Ok(Some(MitmFiles {
+            cert_file,
+            key_file,
+        })),
+        (None, Some(_)) => Err(ConfigError::Inconsistent(
+            "mitm_ca_cert_file required when mitm_ca_key_file is set".to_string(),
+        )),
+        (Some(_), None) => Err(ConfigError::Inconsistent(
+            "mitm_ca_key_file required when mitm_ca_cert_file is set".to_string(),
+        )),
+        (None, None) => Ok(None),
     }
 }
 

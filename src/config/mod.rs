@@ -118,6 +118,11 @@ pub struct Config {
     /// Peers whose PROXY protocol headers are believed (`--proxy-protocol-trusted-range`).
     pub proxy_protocol_trusted_ranges: Vec<ipnet::IpNet>,
     pub tls: Option<TlsConfig>,
+    /// The MITM CA for `mitm_domains` (both files, or neither).
+    pub mitm: Option<MitmFiles>,
+    /// `--mitm-upstream-ca-file`: trusted for intercepted destinations
+    /// besides the system roots.
+    pub mitm_upstream_ca_files: Vec<PathBuf>,
     pub statsd_address: Option<String>,
     pub stats_socket_dir: Option<PathBuf>,
     /// Permission bits of the stats socket file (`--stats-socket-file-mode`).
@@ -132,6 +137,13 @@ pub struct Config {
     /// Where settings came from, for the startup log line.
     pub config_file: Option<PathBuf>,
     pub hosts_file: Option<PathBuf>,
+}
+
+/// The MITM CA's PEM files (read and checked by the shell at start).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MitmFiles {
+    pub cert_file: PathBuf,
+    pub key_file: PathBuf,
 }
 
 /// Why the configuration was refused. `Display` is the one message printed

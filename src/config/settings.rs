@@ -249,6 +249,15 @@ pub const TLS_CLIENT_CA_FILE: Spec = Spec::paths("tls-client-ca-file")
     .help("Require client certificates signed by this CA (repeatable; needs a server bundle)");
 pub const TLS_CRL_FILE: Spec = Spec::paths("tls-crl-file")
     .help("Reject client certificates revoked by this CRL (repeatable; needs a client CA)");
+pub const MITM_CA_CERT_FILE: Spec = Spec::path("mitm-ca-cert-file", "FILE")
+    .key("mitm_ca_cert_file")
+    .help("Mint certificates for mitm_domains tunnels with this CA certificate (PEM)");
+pub const MITM_CA_KEY_FILE: Spec = Spec::path("mitm-ca-key-file", "FILE")
+    .key("mitm_ca_key_file")
+    .help("The MITM CA's private key (PEM); as sensitive as every secret it protects");
+pub const MITM_UPSTREAM_CA_FILE: Spec = Spec::paths("mitm-upstream-ca-file").help(
+    "Also trust this CA (PEM) for intercepted destinations, besides the system roots (repeatable)",
+);
 pub const DENY_MESSAGE_EXTRA: Setting<Option<String>> = Setting::new(
     Spec::value("additional-error-message-on-deny", "MSG")
         .key("deny_message_extra")
@@ -383,6 +392,9 @@ pub const ALL: &[&Spec] = &[
     &TLS_SERVER_BUNDLE_FILE,
     &TLS_CLIENT_CA_FILE,
     &TLS_CRL_FILE,
+    &MITM_CA_CERT_FILE,
+    &MITM_CA_KEY_FILE,
+    &MITM_UPSTREAM_CA_FILE,
     &DENY_MESSAGE_EXTRA.spec,
     &UNSAFE_ALLOW_PRIVATE_RANGES.spec,
     &EXPOSE_PROMETHEUS_METRICS.spec,

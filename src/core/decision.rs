@@ -72,6 +72,9 @@ pub struct Verdicts {
     /// The next proxy the client named in `X-Upstream-Https-Proxy`, once
     /// the rule's `allowed_external_proxies` allowed it.
     pub requested_proxy: Option<ProxyUrl>,
+    /// A CONNECT whose tunnel is opened and inspected (`mitm_domains`).
+    /// Never set for `http://` requests: a secret is not sent in clear text.
+    pub intercept: Option<std::sync::Arc<crate::core::mitm::Interception>>,
 }
 
 /// Passed the role and ACL checks; waiting for addresses.
@@ -195,6 +198,7 @@ pub fn before_dns_for(
         acl_reason: None,
         default_rule: false,
         requested_proxy: None,
+        intercept: None,
     };
     let role = match determine_role_for(headers, &policy.auth, cert) {
         Ok(role) => role,
@@ -255,6 +259,7 @@ pub fn before_dns_as(
         acl_reason: None,
         default_rule: false,
         requested_proxy: None,
+        intercept: None,
     };
     acl_step(policy, target, verdicts, None)
 }
@@ -280,6 +285,9 @@ fn acl_step(
     verdicts.enforce_would_deny = decision.enforce_would_deny();
     verdicts.acl_allowed = decision.allows();
     verdicts.default_rule = decision.default_rule;
+    if verdicts.proxy_type == ProxyType::Connect {
+        verdicts.intercept = decision.intercept.clone();
+    }
     if !decision.allows() {
         return Err(Box::new(Refusal {
             kind: RefusalKind::Acl,

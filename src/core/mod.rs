@@ -16,6 +16,7 @@ pub mod head;
 pub mod limits;
 pub mod log_read;
 pub mod lookup;
+pub mod mitm;
 pub mod proxy_protocol;
 pub mod record;
 pub mod reply;

@@ -64,6 +64,12 @@ impl Timestamp {
         out
     }
 
+    /// (year, month, day) in the proleptic Gregorian calendar (UTC).
+    pub fn date(self) -> (i64, u32, u32) {
+        let (y, m, d, ..) = self.civil();
+        (y, m, d)
+    }
+
     /// (year, month, day, hour, minute, second) in the proleptic Gregorian calendar.
     fn civil(self) -> (i64, u32, u32, u32, u32, u32) {
         let days = self.secs.div_euclid(86_400);

@@ -7,6 +7,7 @@
 
 pub mod front;
 pub mod http;
+pub mod mitm;
 pub mod observe;
 pub mod resolve;
 pub mod runtime;
@@ -39,6 +40,13 @@ pub fn start(config: Config) -> i32 {
         Ok(f) => f,
         Err(e) => {
             emit(&logging::line(Level::Error, "cannot start").with("error", e));
+            return 2;
+        }
+    };
+    let mitm = match mitm::Mitm::load(&config) {
+        Ok(m) => m,
+        Err(e) => {
+            emit(&logging::line(Level::Error, "cannot start").with("error", e.to_string()));
             return 2;
         }
     };
@@ -132,6 +140,7 @@ pub fn start(config: Config) -> i32 {
             max_concurrent_connect_tunnels: config.limits.max_concurrent_connect_tunnels,
         },
         upstream: config.upstream.clone(),
+        mitm,
     };
     limits::raise_open_files_limit(config.limits.max_connections);
     let metrics_config = config.metrics.clone();

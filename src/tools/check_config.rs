@@ -28,6 +28,7 @@ pub fn run(matches: &ArgMatches, env: &Env<'_>, out: &mut String) -> Result<i32,
     if let Some(tls) = &c.tls {
         (env.tls_check)(tls).map_err(would_not_start)?;
     }
+    (env.mitm_check)(c).map_err(would_not_start)?;
     startup::resolver_servers(&c.resolver_addresses).map_err(|e| would_not_start(e.to_string()))?;
     if let Some(f) = &c.config_file {
         let _ = writeln!(out, "config file: {}", f.display());

@@ -64,6 +64,8 @@ pub struct ToolRun {
 pub struct Env<'a> {
     pub vars: &'a dyn Fn(&str) -> Option<String>,
     pub tls_check: &'a dyn Fn(&TlsConfig) -> Result<(), String>,
+    /// The shell's MITM CA and upstream CA loader, for `check-config`.
+    pub mitm_check: &'a dyn Fn(&crate::config::Config) -> Result<(), String>,
 }
 
 /// Why a tool could not run. `Display` is the one line printed to stderr.
@@ -204,9 +206,14 @@ mod tests {
         Ok(())
     }
 
+    fn no_mitm(_: &crate::config::Config) -> Result<(), String> {
+        Ok(())
+    }
+
     const NO_ENV: Env<'static> = Env {
         vars: &no_vars,
         tls_check: &no_tls,
+        mitm_check: &no_mitm,
     };
 
     fn args(list: &[&str]) -> Vec<OsString> {

@@ -11,6 +11,7 @@ use crate::config::{self, Config, PASSWORD_ENV};
 use crate::core::addr::{Rule, SelfEndpoints};
 use crate::core::auth::{AuthMode, Role};
 use crate::core::decision::{self, Lookup, Policy};
+use crate::core::mitm;
 use crate::core::record::ProxyType;
 use crate::core::target::{normalise_host, Target};
 use crate::tools::ToolError;
@@ -68,7 +69,9 @@ pub fn load_args(
 fn finish(config: Config, env: &dyn Fn(&str) -> Option<String>) -> Result<Loaded, ToolError> {
     let password_set = env(PASSWORD_ENV).is_some_and(|p| !p.is_empty());
     let acl_source = AclSource::of(&config);
-    let (acl, warnings) = acl_source.load().map_err(ToolError::Acl)?;
+    // The tools show header names only, so they read no secret: an ACL
+    // naming `${env:..}` can be checked where the secret is not set.
+    let (acl, warnings) = acl_source.load_without_secrets().map_err(ToolError::Acl)?;
     let policy = Policy {
         auth: AuthMode::Unauthenticated,
         acl: Some(acl),
@@ -124,6 +127,9 @@ pub struct Outcome {
     pub message: Option<String>,
     /// For an address deny: the log's `error` text.
     pub error: Option<String>,
+    /// When the tunnel would be intercepted (`mitm_domains`): the entry and
+    /// the names of the headers added (never their values).
+    pub intercept: Option<String>,
 }
 
 impl Outcome {
@@ -139,6 +145,7 @@ impl Outcome {
             address_rule: None,
             message: None,
             error: None,
+            intercept: None,
         }
     }
 }
@@ -190,6 +197,7 @@ pub fn evaluate(loaded: &Loaded, q: &Query) -> Outcome {
         };
     let v = &pending.verdicts;
     let mut out = Outcome::refused(v.reason.clone());
+    out.intercept = v.intercept.as_deref().map(mitm::describe);
     out.rule = rule_of(v.acl_reason);
     out.project = v.project.clone();
     out.enforce_would_deny = v.enforce_would_deny;
@@ -248,6 +256,9 @@ pub fn render(o: &Outcome) -> String {
     }
     if let Some(dial) = o.dial {
         let _ = writeln!(s, "dial: {dial}");
+    }
+    if let (true, Some(i)) = (o.allow, &o.intercept) {
+        let _ = writeln!(s, "mitm: {i}");
     }
     if o.allow && o.addresses.is_empty() {
         let _ = writeln!(

@@ -199,8 +199,9 @@ pub fn run(args: &SuggestArgs, out: &mut String, err: &mut String) -> Result<i32
             let source = AclSource {
                 path: Some(path.clone()),
                 disabled: Vec::new(),
+                mitm_ca: false,
             };
-            let (acl, _) = source.load().map_err(ToolError::Acl)?;
+            let (acl, _) = source.load_rules().map_err(ToolError::Acl)?;
             let text = std::fs::read_to_string(path).map_err(|e| ToolError::Log {
                 path: path.display().to_string(),
                 problem: e.to_string(),

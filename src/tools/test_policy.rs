@@ -75,6 +75,9 @@ pub struct Case {
     /// Optional: the address rule (`Deny: Private Range`, ...).
     #[serde(default)]
     pub address_rule: Option<String>,
+    /// Optional: the `mitm:` line `check` prints (`none`: not intercepted).
+    #[serde(default)]
+    pub mitm: Option<String>,
 }
 
 /// Why a case failed; `None` when it passed.
@@ -104,6 +107,12 @@ pub fn judge_case(case: &Case, o: &Outcome) -> Option<String> {
         let got = o.address_rule.map(|r| r.to_string()).unwrap_or_default();
         if *r != got {
             problems.push(format!("expected address_rule {r:?}, got {got:?}"));
+        }
+    }
+    if let Some(want) = &case.mitm {
+        let got = o.intercept.clone().unwrap_or_else(|| "none".to_string());
+        if *want != got {
+            problems.push(format!("expected mitm {want:?}, got {got:?}"));
         }
     }
     (!problems.is_empty()).then(|| problems.join("; "))

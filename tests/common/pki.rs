@@ -91,6 +91,18 @@ impl Ca {
         }
     }
 
+    /// A server certificate for these names (DNS names or IP literals).
+    pub fn server_for(&self, names: &[&str]) -> Pem {
+        let key = KeyPair::generate().unwrap();
+        let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+        let params = CertificateParams::new(names).unwrap();
+        let cert = params.signed_by(&key, &self.issuer).unwrap();
+        Pem {
+            cert: cert.pem(),
+            key: key.serialize_pem(),
+        }
+    }
+
     /// A client certificate with this CN (and OU, if given) and serial.
     pub fn client(&self, cn: Option<&str>, ou: Option<&str>, serial: u64) -> Pem {
         let key = KeyPair::generate().unwrap();

@@ -61,8 +61,37 @@ pub struct RawRule {
     pub allowed_domains: Option<Vec<Text>>,
     /// Hosts a client may name in `X-Upstream-Https-Proxy` (Smokescreen HEAD).
     pub allowed_external_proxies: Option<Vec<Text>>,
+    pub mitm_domains: Option<Vec<RawMitmDomain>>,
     #[serde(flatten)]
     pub other: serde_yaml::Mapping,
+}
+
+/// One `mitm_domains` entry, Smokescreen's schema; other keys are errors.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMitmDomain {
+    pub domain: Option<Text>,
+    /// In file order.
+    pub add_headers: Option<serde_yaml::Mapping>,
+    pub detailed_http_logs: Option<bool>,
+    pub detailed_http_logs_full_headers: Option<Vec<Text>>,
+}
+
+impl RawMitmDomain {
+    /// `add_headers` as (name, value) text pairs, in file order.
+    pub fn headers(&self) -> Vec<(String, String)> {
+        let Some(map) = &self.add_headers else {
+            return Vec::new();
+        };
+        map.iter()
+            .map(|(k, v)| {
+                let value = serde_yaml::from_value::<Text>(v.clone())
+                    .map(|t| t.0)
+                    .unwrap_or_else(|_| key_text(v));
+                (key_text(k), value)
+            })
+            .collect()
+    }
 }
 
 /// The whole file. Unknown top-level keys are collected for a warning.
@@ -75,6 +104,14 @@ pub struct RawAcl {
     pub global_deny_list: Option<Vec<Text>>,
     #[serde(flatten)]
     pub other: serde_yaml::Mapping,
+}
+
+/// A list of scalars as text (absent: empty).
+pub fn texts(list: Option<&[Text]>) -> Vec<String> {
+    list.unwrap_or_default()
+        .iter()
+        .map(|t| t.0.clone())
+        .collect()
 }
 
 /// Parse the text. An empty document reads as an empty mapping (so it fails

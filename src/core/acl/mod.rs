@@ -5,15 +5,18 @@
 //! Loading does all the work (validation, indexing) so that [`Acl::decide`]
 //! is a handful of hash lookups with no allocation for a canonical host.
 
-mod glob;
-mod load;
+pub mod glob;
+pub mod load;
 
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use idna::AsciiDenyList;
+
+use crate::core::mitm::{self, Interception, MitmError, Secret, ValueSource};
 
 pub use glob::{parse_glob, Glob, GlobError, GlobSet};
 
@@ -130,6 +133,9 @@ pub struct Decision {
     /// The role had no rule of its own and the default rule decided
     /// (Smokescreen's `def_rule` metric tag).
     pub default_rule: bool,
+    /// The rule's `mitm_domains` entry for the host, when the host matched
+    /// one of its allowed domains (as in Smokescreen).
+    pub intercept: Option<Arc<Interception>>,
 }
 
 impl Decision {
@@ -140,6 +146,7 @@ impl Decision {
             reason: Reason::NotConfigured,
             project: String::new(),
             default_rule: false,
+            intercept: None,
         }
     }
     pub fn allows(&self) -> bool {
@@ -191,6 +198,12 @@ pub enum AclError {
     DuplicateRule { name: String },
     /// A rule uses an action given to `--disable-acl-policy-action`.
     DisabledPolicy { rule: String, action: Action },
+    /// A refused `mitm_domains` entry.
+    Mitm { rule: String, error: MitmError },
+    /// A header value's `${env:..}` / `${file:..}` could not be read. The
+    /// problem never contains the value.
+    /// `problem` is `mitm_domains: <domain>: add_headers: <header>: <reference>: <why>`.
+    Secret { rule: String, problem: String },
 }
 
 impl fmt::Display for AclError {
@@ -202,7 +215,7 @@ impl fmt::Display for AclError {
             AclError::MissingName { index } => write!(f, "services[{index}]: rule has no name"),
             AclError::UnknownKey { rule, key } => write!(
                 f,
-                "{rule}: unknown key '{key}' (a rule has name, project, action, allowed_domains, allowed_external_proxies)"
+                "{rule}: unknown key '{key}' (a rule has name, project, action, allowed_domains, allowed_external_proxies, mitm_domains)"
             ),
             AclError::UnsupportedKey { rule, key } => {
                 write!(f, "{rule}: '{key}' is not supported by this proxy")
@@ -227,6 +240,8 @@ impl fmt::Display for AclError {
                 "rule for svc:{rule} utilizes a disabled policy:{}",
                 action.policy_name()
             ),
+            AclError::Mitm { rule, error } => write!(f, "{rule}: {error}"),
+            AclError::Secret { rule, problem } => write!(f, "{rule}: {problem}"),
         }
     }
 }
@@ -239,7 +254,7 @@ pub const NO_DEFAULT_WARNING: &str =
 
 /// Keys of later Smokescreen versions that change behaviour we do not have;
 /// refusing them beats silently ignoring them.
-const UNSUPPORTED_RULE_KEYS: [&str; 1] = ["mitm_domains"];
+const UNSUPPORTED_RULE_KEYS: [&str; 0] = [];
 
 /// One validated rule (a service or the default).
 #[derive(Clone, Debug)]
@@ -250,6 +265,8 @@ pub struct Rule {
     allowed: GlobSet,
     /// `allowed_external_proxies`: hosts the client may name as the next proxy.
     external_proxies: GlobSet,
+    /// `mitm_domains`, in file order.
+    mitm: Vec<Arc<Interception>>,
 }
 
 impl Rule {
@@ -266,6 +283,10 @@ impl Rule {
     /// The `allowed_domains` entries, in file order.
     pub fn allowed_domains(&self) -> impl Iterator<Item = &str> {
         self.allowed.entries()
+    }
+    /// The `mitm_domains` entries, in file order.
+    pub fn mitm_domains(&self) -> impl Iterator<Item = &Interception> {
+        self.mitm.iter().map(|m| m.as_ref())
     }
 }
 
@@ -378,6 +399,7 @@ impl Acl {
                         reason: Reason::NoRuleMatched,
                         project: String::new(),
                         default_rule: false,
+                        intercept: None,
                     }
                 }
             },
@@ -390,14 +412,21 @@ impl Acl {
                 reason: Reason::ConnectProxyNotAllowed,
                 project: rule.project.clone(),
                 default_rule: is_default,
+                intercept: None,
             };
         }
-        let (verdict, reason) = self.judge(rule, is_default, canonical_host(host).as_deref());
+        let host = canonical_host(host);
+        let (verdict, reason) = self.judge(rule, is_default, host.as_deref());
+        let intercept = match (reason, host.as_deref()) {
+            (Reason::AllowedDomain, Some(host)) => rule.intercept(host),
+            _ => None,
+        };
         Decision {
             verdict,
             reason,
             project: rule.project.clone(),
             default_rule: is_default,
+            intercept,
         }
     }
 
@@ -473,6 +502,56 @@ impl Acl {
     pub fn global_allow_list(&self) -> impl Iterator<Item = &str> {
         self.global_allow.entries()
     }
+
+    /// Whether any rule intercepts (then a MITM CA must be configured).
+    pub fn uses_mitm(&self) -> bool {
+        self.rules
+            .iter()
+            .chain(&self.default)
+            .any(|r| !r.mitm.is_empty())
+    }
+
+    /// Fill in every `${env:..}` / `${file:..}` header value with what
+    /// `read` returns for it (config reads; the core does not). The first
+    /// failure is returned, naming where it is but never a value.
+    pub fn resolve_secrets(
+        &mut self,
+        mut read: impl FnMut(&ValueSource) -> Result<String, String>,
+    ) -> Result<(), AclError> {
+        for rule in self.rules.iter_mut().chain(self.default.as_mut()) {
+            for entry in rule.mitm.iter_mut() {
+                let entry = Arc::make_mut(entry);
+                for h in entry.add_headers.iter_mut() {
+                    if h.source == ValueSource::Literal {
+                        continue;
+                    }
+                    let fail = |why: String| AclError::Secret {
+                        rule: rule.name.clone(),
+                        problem: format!(
+                            "mitm_domains: {}: add_headers: {}: {}: {why}",
+                            entry.domain, h.name, h.source
+                        ),
+                    };
+                    let value = read(&h.source).map_err(fail)?;
+                    if !mitm::value_ok(&value) {
+                        return Err(fail(
+                            "the value has a control character (CR, LF or NUL)".to_owned(),
+                        ));
+                    }
+                    h.value = Secret::new(value);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Rule {
+    /// The first `mitm_domains` entry matching a canonical host.
+    fn intercept(&self, host: &str) -> Option<Arc<Interception>> {
+        let position = mitm::position(self.mitm.iter().map(|m| m.as_ref()), host)?;
+        self.mitm.get(position).cloned()
+    }
 }
 
 /// Refuse keys a rule does not have. `name` is accepted (and ignored) in
@@ -511,8 +590,16 @@ fn build_rule(place: &str, raw: load::RawRule, disabled: &[Action]) -> Result<Ru
             rule: place.to_owned(),
             action: e.0,
         })?;
+    let written = load::texts(raw.allowed_domains.as_deref());
     let allowed = build_set(place, raw.allowed_domains)?;
     let external_proxies = build_set(place, raw.allowed_external_proxies)?;
+    let mitm =
+        mitm::from_entries(&written, raw.mitm_domains.unwrap_or_default()).map_err(|error| {
+            AclError::Mitm {
+                rule: place.to_owned(),
+                error,
+            }
+        })?;
     if disabled.contains(&action) {
         return Err(AclError::DisabledPolicy {
             rule: place.to_owned(),
@@ -525,6 +612,7 @@ fn build_rule(place: &str, raw: load::RawRule, disabled: &[Action]) -> Result<Ru
         action,
         allowed,
         external_proxies,
+        mitm,
     })
 }
 

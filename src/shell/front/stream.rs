@@ -25,49 +25,12 @@ use futures_rustls::TlsAcceptor;
 use crate::core::auth::ClientCert;
 use crate::shell::front::proxy_header::{self, ProxyProtocol};
 use crate::shell::front::tls;
-pub use crate::shell::transport::endpoint::{close_write, Endpoint, Io};
+pub use crate::shell::transport::endpoint::{close_write, Endpoint, Io, Owned};
 use crate::shell::transport::net::Tcp;
 
 /// TCP bytes that were read ahead (while looking for a PROXY header) are
 /// replayed before the socket's own, so the TLS handshake sees them.
-struct Prefixed {
-    ahead: Vec<u8>,
-    tcp: Tcp,
-}
-
-impl AsyncRead for Prefixed {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut [u8],
-    ) -> Poll<io::Result<usize>> {
-        if !self.ahead.is_empty() {
-            let n = buf.len().min(self.ahead.len());
-            if let (Some(dst), Some(src)) = (buf.get_mut(..n), self.ahead.get(..n)) {
-                dst.copy_from_slice(src);
-            }
-            self.ahead.drain(..n);
-            return Poll::Ready(Ok(n));
-        }
-        Pin::new(&mut &self.tcp).poll_read(cx, buf)
-    }
-}
-
-impl AsyncWrite for Prefixed {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut &self.tcp).poll_write(cx, buf)
-    }
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut &self.tcp).poll_flush(cx)
-    }
-    fn poll_close(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(self.tcp.shutdown(Shutdown::Write))
-    }
-}
+type Prefixed = Owned<Tcp>;
 
 /// The shared half of a TLS client connection.
 pub struct TlsConn {
@@ -214,10 +177,7 @@ pub async fn open(
             buf: ahead,
         });
     };
-    let io = Prefixed {
-        ahead,
-        tcp: tcp.clone(),
-    };
+    let io = Owned::new(tcp.clone(), ahead);
     let stream = match crate::shell::runtime::timeout(limit, acceptor.accept(io)).await {
         Ok(s) => s,
         Err(e) => return Err((peer, format!("TLS handshake failed: {e}"))),

@@ -14,17 +14,18 @@ use crate::core::decision::Approved;
 use crate::core::forward::{self, BodyPlan, Interim, Unread};
 use crate::core::head::{parse_response, BodyFraming, RequestHead, ResponseHead};
 use crate::core::reply::Reply;
-use crate::shell::front::stream::ClientStream;
 use crate::shell::serve::state::Shared;
+use crate::shell::transport::endpoint::Endpoint;
 use crate::shell::transport::io::{
     copy_chunked, copy_length, copy_until_close, read_more, read_more_timeout, write_all, CopyError,
 };
 use crate::shell::transport::net::Tcp;
 
 /// A kept-alive upstream connection, reusable only for the same address.
-pub struct Upstream {
+/// Plain TCP for `http://`; TLS for intercepted tunnels (`shell::mitm`).
+pub struct Upstream<S = Tcp> {
     pub addr: SocketAddr,
-    pub stream: Tcp,
+    pub stream: S,
     /// Bytes read from upstream past the last response.
     pub buf: Vec<u8>,
     /// Set when `stream` goes to an upstream proxy: the request line is then
@@ -32,8 +33,8 @@ pub struct Upstream {
     pub via_proxy: Option<crate::core::upstream::ProxyUrl>,
 }
 
-impl Upstream {
-    pub fn new(stream: Tcp, addr: SocketAddr) -> Upstream {
+impl<S> Upstream<S> {
+    pub fn new(stream: S, addr: SocketAddr) -> Upstream<S> {
         Upstream {
             addr,
             stream,
@@ -41,7 +42,27 @@ impl Upstream {
             via_proxy: None,
         }
     }
+}
 
+/// How the one retry gets a fresh upstream connection to the same address.
+pub trait Dial: Sync {
+    type Stream: Endpoint;
+    fn dial(&self, addr: SocketAddr) -> impl Future<Output = std::io::Result<Self::Stream>> + Send;
+}
+
+/// Plain TCP, as `http://` forwarding dials.
+pub struct TcpDial;
+
+impl Dial for TcpDial {
+    type Stream = Tcp;
+    async fn dial(&self, addr: SocketAddr) -> std::io::Result<Tcp> {
+        let s = Tcp::connect(addr).await?;
+        let _ = s.set_nodelay(true);
+        Ok(s)
+    }
+}
+
+impl Upstream<Tcp> {
     /// What waits on the idle connection: a byte read here is a byte nobody
     /// asked for, and the connection is dropped anyway.
     pub fn unread(&self) -> Unread {
@@ -59,18 +80,18 @@ impl Upstream {
 }
 
 /// How one exchange ended.
-pub struct Exchange {
+pub struct Exchange<S = Tcp> {
     /// For the decision record: what failed, if anything.
     pub error: Option<String>,
     /// The status of the proxy's own answer when the exchange failed.
     pub status_code: Option<u16>,
     /// The upstream connection, if it may be reused.
-    pub upstream: Option<Upstream>,
+    pub upstream: Option<Upstream<S>>,
     pub client_keep_alive: bool,
 }
 
-impl Exchange {
-    fn broken(error: String) -> Exchange {
+impl<S> Exchange<S> {
+    fn broken(error: String) -> Exchange<S> {
         Exchange {
             error: Some(error),
             status_code: None,
@@ -121,16 +142,19 @@ impl UploadState {
 
 /// Send the request, relay the response. `reused`: the upstream connection
 /// served an earlier request; a failure there before any response byte is
-/// retried once on a fresh connection when the core allows it.
-pub async fn exchange(
+/// retried once on a fresh connection from `dial` when the core allows it.
+/// `C` and `dial` let `shell::mitm` forward inner requests over TLS.
+#[allow(clippy::too_many_arguments)]
+pub async fn exchange<C: Endpoint + ?Sized, D: Dial>(
     shared: &Shared,
-    client: &ClientStream,
+    client: &C,
     client_buf: &mut Vec<u8>,
     head: &RequestHead,
     approved: &Approved,
-    conn: Upstream,
+    conn: Upstream<D::Stream>,
     reused: bool,
-) -> Exchange {
+    dial: &D,
+) -> Exchange<D::Stream> {
     let request = forward::request_head(head, conn.via_proxy.as_ref());
     let direct = conn.via_proxy.is_none();
     let mut conn = conn;
@@ -142,11 +166,8 @@ pub async fn exchange(
             Err(Failure::Stale) if direct && forward::may_retry(head, reused, false) => {
                 reused = false;
                 let limit = shared.settings.connect_timeout;
-                match crate::shell::runtime::timeout(limit, Tcp::connect(approved.addr)).await {
-                    Ok(s) => {
-                        let _ = s.set_nodelay(true);
-                        conn = Upstream::new(s, approved.addr);
-                    }
+                match crate::shell::runtime::timeout(limit, dial.dial(approved.addr)).await {
+                    Ok(s) => conn = Upstream::new(s, approved.addr),
                     Err(e) => {
                         return fail(
                             client,
@@ -172,7 +193,7 @@ pub async fn exchange(
     }
 }
 
-async fn fail(client: &ClientStream, status: u16, message: &str) -> Exchange {
+async fn fail<C: Endpoint + ?Sized, S>(client: &C, status: u16, message: &str) -> Exchange<S> {
     let reply = Reply::refusal(status, message, None);
     let _ = write_all(client, &reply.to_bytes()).await;
     Exchange {
@@ -185,14 +206,14 @@ async fn fail(client: &ClientStream, status: u16, message: &str) -> Exchange {
 /// body upload and the response run side by side. When the response has
 /// been relayed first, the rest of the upload is abandoned (and both
 /// connections close).
-async fn attempt(
+async fn attempt<C: Endpoint + ?Sized, S: Endpoint>(
     shared: &Shared,
-    client: &ClientStream,
+    client: &C,
     client_buf: &mut Vec<u8>,
     head: &RequestHead,
     request: &[u8],
-    conn: Upstream,
-) -> Result<Exchange, Failure> {
+    conn: Upstream<S>,
+) -> Result<Exchange<S>, Failure> {
     let mut conn = conn;
     let mut first = request.to_vec();
     let body_left = match head.body {
@@ -210,7 +231,7 @@ async fn attempt(
             buf: up_buf,
             ..
         } = &mut conn;
-        let up: &Tcp = up;
+        let up: &S = up;
         let upload = async {
             let sent = match head.body {
                 BodyFraming::Length(_) => {
@@ -269,11 +290,11 @@ async fn attempt(
 /// Read response heads until a final one, relaying interim responses as
 /// the core says. Waiting has no deadline while the upload still moves (it
 /// has its own idle timeout); afterwards the idle timeout applies.
-async fn read_final_head(
+async fn read_final_head<C: Endpoint + ?Sized, S: Endpoint>(
     shared: &Shared,
-    client: &ClientStream,
+    client: &C,
     head: &RequestHead,
-    up: &Tcp,
+    up: &S,
     up_buf: &mut Vec<u8>,
     upload: &UploadState,
 ) -> Result<ResponseHead, Failure> {
@@ -310,10 +331,10 @@ async fn read_final_head(
             .idle_timeout
             .unwrap_or(Duration::from_secs(300));
         let read = async {
-            if was_empty {
+            if let (true, Some(tcp)) = (was_empty, up.waitable()) {
                 // Right after the request the answer is never there yet: wait
                 // for it instead of a read that would only say so.
-                up.readable().await?;
+                tcp.readable().await?;
             }
             read_more(up, up_buf).await
         };
@@ -354,7 +375,7 @@ const DRAIN_QUIET: Duration = Duration::from_millis(500);
 /// reset it, which can destroy the response before a client that is still
 /// writing has read it, so the body is read and dropped first, within
 /// bounds (the staged close of RFC 9112 §9.6).
-async fn drain_unsent_body(client: &ClientStream, buf: &mut Vec<u8>) {
+async fn drain_unsent_body<C: Endpoint + ?Sized>(client: &C, buf: &mut Vec<u8>) {
     let deadline = Instant::now() + DRAIN_TIME;
     let mut drained = buf.len();
     buf.clear();
@@ -386,15 +407,15 @@ fn coalesce(out: &mut Vec<u8>, pending: &mut Vec<u8>, n: u64) -> u64 {
 
 /// Send the final response head the core writes and copy its body.
 /// Returns the exchange without the upstream (the caller decides on that).
-async fn relay(
-    client: &ClientStream,
+async fn relay<C: Endpoint + ?Sized, S: Endpoint>(
+    client: &C,
     head: &RequestHead,
     resp: &ResponseHead,
-    up: &Tcp,
+    up: &S,
     up_buf: &mut Vec<u8>,
     upload: &UploadState,
     idle: Option<Duration>,
-) -> Exchange {
+) -> Exchange<S> {
     up_buf.drain(..resp.head_len);
     let plan = match forward::response_head(head, resp, upload.get() == Upload::Done) {
         Ok(plan) => plan,

@@ -55,6 +55,7 @@ pub struct Metrics {
     cn_atpt_success: Counter,
     cn_atpt_fail: Counter,
     cn_close: Counter,
+    mitm_requests: Counter,
     cn_spliced_bytes: Counter,
     decision_seconds: Histogram,
     lookup_seconds: Histogram,
@@ -139,6 +140,7 @@ impl Metrics {
             "Connection attempts to destinations that failed or timed out",
         );
         let cn_close = counter("cn_close", "CONNECT tunnels closed");
+        let mitm_requests = counter("mitm_requests", "Requests inside intercepted tunnels");
         let cn_spliced_bytes = counter(
             "cn_spliced_bytes",
             "Tunnel bytes moved in the kernel by splice(2) (bulk plain-TCP streams)",
@@ -207,6 +209,7 @@ impl Metrics {
             cn_atpt_success,
             cn_atpt_fail,
             cn_close,
+            mitm_requests,
             cn_spliced_bytes,
             decision_seconds,
             lookup_seconds,
@@ -306,6 +309,11 @@ impl Metrics {
     pub fn tunnel_opened(&'static self) -> OpenGuard {
         self.tunnels_open.inc();
         OpenGuard(&self.tunnels_open)
+    }
+
+    /// A request inside an intercepted (`mitm_domains`) tunnel was read.
+    pub fn intercepted(&self) {
+        self.mitm_requests.inc();
     }
 
     /// A tunnel of the request `verdicts` describes ended.

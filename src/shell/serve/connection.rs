@@ -22,6 +22,7 @@ use crate::core::target::Target;
 use crate::core::time::Timestamp;
 use crate::shell::http::forward::{self, Upstream};
 use crate::shell::http::upstream_proxy as via_proxy;
+use crate::shell::mitm;
 use crate::shell::observe::conn_track;
 use crate::shell::observe::connect_failure::ConnectFailure;
 use crate::shell::observe::logging::{self, emit};
@@ -474,7 +475,6 @@ async fn connect(
     // The request is answered; from here on only the tunnel cap applies.
     drop(request_permit);
     let started = Instant::now();
-    let stop = closed(&shared.force_stop);
     let open_tunnel = metrics::get().tunnel_opened();
     let counters = std::sync::Arc::new(tunnel::Counters::default());
     let tracked = conn_track::get().track(conn_track::Tracked {
@@ -484,8 +484,36 @@ async fn connect(
         created: start,
         counters: std::sync::Arc::clone(&counters),
     });
-    let idle = shared.settings.idle_timeout;
-    let stats = tunnel::run(client, upstream, eager, idle, stop, &counters).await;
+    let intercept = approved.verdicts.intercept.as_deref();
+    let stats = match (intercept, &shared.settings.mitm) {
+        (Some(intercept), Some(mitm)) => {
+            let session = mitm::session::Session {
+                shared,
+                mitm,
+                approved: &approved,
+                intercept,
+                facts: &facts,
+            };
+            let run = Box::pin(session.run(client, eager, upstream));
+            let stop = async {
+                closed(&shared.force_stop).await;
+                mitm::session::Ended::stopped()
+            };
+            let ended = futures_lite::future::or(run, stop).await;
+            tunnel::TunnelStats {
+                bytes_in: ended.bytes_in,
+                bytes_out: ended.bytes_out,
+                last_activity: ended.last_activity,
+                spliced: 0,
+                error: ended.error.map(tunnel::TunnelError::Intercepted),
+            }
+        }
+        _ => {
+            let stop = closed(&shared.force_stop);
+            let idle = shared.settings.idle_timeout;
+            tunnel::run(client, upstream, eager, idle, stop, &counters).await
+        }
+    };
     drop(tracked);
     metrics::get().tunnel_closed(&stats, started.elapsed(), &approved.verdicts);
     drop(open_tunnel);
@@ -568,7 +596,9 @@ async fn forward_one(
             return false;
         }
     };
-    let mut result = forward::exchange(shared, client, buf, &head, &approved, conn, reused).await;
+    let dial = &forward::TcpDial;
+    let mut result =
+        forward::exchange(shared, client, buf, &head, &approved, conn, reused, dial).await;
     if proxy.is_some() {
         result.upstream = None;
     }

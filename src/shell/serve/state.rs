@@ -26,6 +26,8 @@ pub struct Settings {
     pub limits: LimitSettings,
     /// Parent proxies for allowed requests (`--upstream-*-proxy-addr`, env).
     pub upstream: crate::core::upstream::UpstreamProxies,
+    /// The MITM CA and upstream trust, when `mitm_domains` may be used.
+    pub mitm: Option<Arc<crate::shell::mitm::Mitm>>,
 }
 
 /// Shared by all connections.

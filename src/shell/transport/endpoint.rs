@@ -1,7 +1,8 @@
 //! The contract every byte stream in the shell meets: usable through `&self`
 //! from several futures at once, so a tunnel can pump both directions of one
 //! connection together. [`Endpoint`] is that contract; [`Io`] turns any
-//! endpoint into an `AsyncRead + AsyncWrite` value.
+//! endpoint into an `AsyncRead + AsyncWrite` value, and [`Owned`] does so
+//! by value (what TLS libraries wrap), replaying bytes read ahead first.
 
 use std::io;
 use std::net::Shutdown;
@@ -78,6 +79,53 @@ impl<S: Endpoint + ?Sized> AsyncWrite for Io<'_, S> {
     }
     fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         self.0.poll_close_write(cx)
+    }
+}
+
+/// An endpoint as an owned `AsyncRead + AsyncWrite` (what rustls wraps);
+/// bytes read ahead of the handshake are replayed first.
+pub struct Owned<S> {
+    ahead: Vec<u8>,
+    stream: S,
+}
+
+impl<S> Owned<S> {
+    pub fn new(stream: S, ahead: Vec<u8>) -> Owned<S> {
+        Owned { ahead, stream }
+    }
+}
+
+impl<S: Endpoint + Unpin> AsyncRead for Owned<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        if !self.ahead.is_empty() {
+            let n = buf.len().min(self.ahead.len());
+            if let (Some(dst), Some(src)) = (buf.get_mut(..n), self.ahead.get(..n)) {
+                dst.copy_from_slice(src);
+            }
+            self.ahead.drain(..n);
+            return Poll::Ready(Ok(n));
+        }
+        self.stream.poll_read_shared(cx, buf)
+    }
+}
+
+impl<S: Endpoint + Unpin> AsyncWrite for Owned<S> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.stream.poll_write_shared(cx, buf)
+    }
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.stream.poll_flush_shared(cx)
+    }
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.stream.poll_close_write(cx)
     }
 }
 

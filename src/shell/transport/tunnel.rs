@@ -51,6 +51,8 @@ pub enum TunnelError {
     Write(Side, std::io::Error),
     IdleTimeout(Duration),
     ShuttingDown,
+    /// An intercepted tunnel (`shell::mitm`) ended for this reason.
+    Intercepted(String),
 }
 
 impl std::fmt::Display for TunnelError {
@@ -61,6 +63,7 @@ impl std::fmt::Display for TunnelError {
             TunnelError::Write(side, e) => write!(f, "write to {}: {e}", side.sink()),
             TunnelError::IdleTimeout(limit) => write!(f, "idle timeout after {limit:?}"),
             TunnelError::ShuttingDown => f.write_str("proxy shutting down"),
+            TunnelError::Intercepted(why) => f.write_str(why),
         }
     }
 }
