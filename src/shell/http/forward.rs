@@ -14,12 +14,21 @@ use crate::core::decision::Approved;
 use crate::core::forward::{self, BodyPlan, Interim, Unread};
 use crate::core::head::{parse_response, BodyFraming, RequestHead, ResponseHead};
 use crate::core::reply::Reply;
-use crate::shell::serve::state::Shared;
 use crate::shell::transport::endpoint::Endpoint;
 use crate::shell::transport::io::{
     copy_chunked, copy_length, copy_until_close, read_more, read_more_timeout, write_all, CopyError,
 };
 use crate::shell::transport::net::Tcp;
+
+/// The settings an exchange needs (from `--timeout`, `--idle-timeout` and
+/// `--max-header-bytes`): plain values, so forwarding does not depend on
+/// what connections share.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    pub connect_timeout: Duration,
+    pub idle_timeout: Option<Duration>,
+    pub head_limits: crate::core::head::HeadLimits,
+}
 
 /// A kept-alive upstream connection, reusable only for the same address.
 /// Plain TCP for `http://`; TLS for intercepted tunnels (`shell::mitm`).
@@ -146,7 +155,7 @@ impl UploadState {
 /// `C` and `dial` let `shell::mitm` forward inner requests over TLS.
 #[allow(clippy::too_many_arguments)]
 pub async fn exchange<C: Endpoint + ?Sized, D: Dial>(
-    shared: &Shared,
+    limits: &Limits,
     client: &C,
     client_buf: &mut Vec<u8>,
     head: &RequestHead,
@@ -160,12 +169,12 @@ pub async fn exchange<C: Endpoint + ?Sized, D: Dial>(
     let mut conn = conn;
     let mut reused = reused;
     loop {
-        match attempt(shared, client, client_buf, head, &request, conn).await {
+        match attempt(limits, client, client_buf, head, &request, conn).await {
             Ok(done) => return done,
             // Through an upstream proxy there is no second connection to try.
             Err(Failure::Stale) if direct && forward::may_retry(head, reused, false) => {
                 reused = false;
-                let limit = shared.settings.connect_timeout;
+                let limit = limits.connect_timeout;
                 match crate::shell::runtime::timeout(limit, dial.dial(approved.addr)).await {
                     Ok(s) => conn = Upstream::new(s, approved.addr),
                     Err(e) => {
@@ -207,7 +216,7 @@ async fn fail<C: Endpoint + ?Sized, S>(client: &C, status: u16, message: &str) -
 /// been relayed first, the rest of the upload is abandoned (and both
 /// connections close).
 async fn attempt<C: Endpoint + ?Sized, S: Endpoint>(
-    shared: &Shared,
+    limits: &Limits,
     client: &C,
     client_buf: &mut Vec<u8>,
     head: &RequestHead,
@@ -223,7 +232,7 @@ async fn attempt<C: Endpoint + ?Sized, S: Endpoint>(
     if write_all(&conn.stream, &first).await.is_err() {
         return Err(Failure::Stale);
     }
-    let idle = shared.settings.idle_timeout;
+    let idle = limits.idle_timeout;
     let state = UploadState::new();
     let outcome = {
         let Upstream {
@@ -249,7 +258,7 @@ async fn attempt<C: Endpoint + ?Sized, S: Endpoint>(
             sent
         };
         let response = async {
-            let resp = read_final_head(shared, client, head, up, up_buf, &state).await?;
+            let resp = read_final_head(limits, client, head, up, up_buf, &state).await?;
             let relayed = relay(client, head, &resp, up, up_buf, &state, idle).await;
             Ok((relayed, resp))
         };
@@ -291,19 +300,19 @@ async fn attempt<C: Endpoint + ?Sized, S: Endpoint>(
 /// the core says. Waiting has no deadline while the upload still moves (it
 /// has its own idle timeout); afterwards the idle timeout applies.
 async fn read_final_head<C: Endpoint + ?Sized, S: Endpoint>(
-    shared: &Shared,
+    limits: &Limits,
     client: &C,
     head: &RequestHead,
     up: &S,
     up_buf: &mut Vec<u8>,
     upload: &UploadState,
 ) -> Result<ResponseHead, Failure> {
-    let limits = shared.settings.head_limits;
+    let head_limits = limits.head_limits;
     // Any byte (an interim response too) means the request was answered:
     // a failure after that is never "stale", so never retried.
     let mut answered = !up_buf.is_empty();
     loop {
-        match parse_response(up_buf, &limits, forward::is_head(head)) {
+        match parse_response(up_buf, &head_limits, forward::is_head(head)) {
             Ok(Some(resp)) if (100..200).contains(&resp.status) => {
                 up_buf.drain(..resp.head_len);
                 match forward::interim(head, &resp) {
@@ -326,10 +335,7 @@ async fn read_final_head<C: Endpoint + ?Sized, S: Endpoint>(
             }
         }
         let was_empty = up_buf.is_empty();
-        let limit = shared
-            .settings
-            .idle_timeout
-            .unwrap_or(Duration::from_secs(300));
+        let limit = limits.idle_timeout.unwrap_or(Duration::from_secs(300));
         let read = async {
             if let (true, Some(tcp)) = (was_empty, up.waitable()) {
                 // Right after the request the answer is never there yet: wait

@@ -211,9 +211,17 @@ impl Session<'_> {
         reused: bool,
         dialer: &TlsDial,
     ) -> crate::shell::http::forward::Exchange<OriginTls> {
-        let (shared, approved) = (self.shared, self.approved);
-        let exchange =
-            forward::exchange(shared, client, buf, inner, approved, conn, reused, dialer);
+        let limits = self.shared.settings.forward_limits();
+        let exchange = forward::exchange(
+            &limits,
+            client,
+            buf,
+            inner,
+            self.approved,
+            conn,
+            reused,
+            dialer,
+        );
         // Boxed: forwarding's state is large (see `serve::connection`).
         Box::pin(exchange).await
     }

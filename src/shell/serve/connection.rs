@@ -597,8 +597,9 @@ async fn forward_one(
         }
     };
     let dial = &forward::TcpDial;
+    let limits = shared.settings.forward_limits();
     let mut result =
-        forward::exchange(shared, client, buf, &head, &approved, conn, reused, dial).await;
+        forward::exchange(&limits, client, buf, &head, &approved, conn, reused, dial).await;
     if proxy.is_some() {
         result.upstream = None;
     }

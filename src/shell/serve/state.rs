@@ -30,6 +30,17 @@ pub struct Settings {
     pub mitm: Option<Arc<crate::shell::mitm::Mitm>>,
 }
 
+impl Settings {
+    /// What a forwarded exchange needs of these settings.
+    pub fn forward_limits(&self) -> crate::shell::http::forward::Limits {
+        crate::shell::http::forward::Limits {
+            connect_timeout: self.connect_timeout,
+            idle_timeout: self.idle_timeout,
+            head_limits: self.head_limits,
+        }
+    }
+}
+
 /// Shared by all connections.
 pub struct Shared {
     policy: RwLock<Arc<Policy>>,
