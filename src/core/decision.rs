@@ -77,6 +77,26 @@ pub struct Verdicts {
     pub intercept: Option<std::sync::Arc<crate::core::mitm::Interception>>,
 }
 
+impl Verdicts {
+    /// What is known before the ACL step: the request's kind and host, and
+    /// the role once determined.
+    fn before_acl(proxy_type: ProxyType, target: &Target, role: String) -> Verdicts {
+        Verdicts {
+            proxy_type,
+            requested_host: target.requested.clone(),
+            role,
+            project: String::new(),
+            acl_allowed: false,
+            enforce_would_deny: false,
+            reason: String::new(),
+            acl_reason: None,
+            default_rule: false,
+            requested_proxy: None,
+            intercept: None,
+        }
+    }
+}
+
 /// Passed the role and ACL checks; waiting for addresses.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Pending {
@@ -187,19 +207,7 @@ pub fn before_dns_for(
     headers: &Headers,
     cert: Option<&ClientCert>,
 ) -> Result<Pending, Box<Refusal>> {
-    let mut verdicts = Verdicts {
-        proxy_type,
-        requested_host: target.requested.clone(),
-        role: String::new(),
-        project: String::new(),
-        acl_allowed: false,
-        enforce_would_deny: false,
-        reason: String::new(),
-        acl_reason: None,
-        default_rule: false,
-        requested_proxy: None,
-        intercept: None,
-    };
+    let mut verdicts = Verdicts::before_acl(proxy_type, target, String::new());
     let role = match determine_role_for(headers, &policy.auth, cert) {
         Ok(role) => role,
         Err(AuthFailure::Missing) if policy.allow_missing_role => Role(String::new()),
@@ -248,19 +256,7 @@ pub fn before_dns_as(
     proxy_type: ProxyType,
     role: Role,
 ) -> Result<Pending, Box<Refusal>> {
-    let verdicts = Verdicts {
-        proxy_type,
-        requested_host: target.requested.clone(),
-        role: role.0,
-        project: String::new(),
-        acl_allowed: false,
-        enforce_would_deny: false,
-        reason: String::new(),
-        acl_reason: None,
-        default_rule: false,
-        requested_proxy: None,
-        intercept: None,
-    };
+    let verdicts = Verdicts::before_acl(proxy_type, target, role.0);
     acl_step(policy, target, verdicts, None)
 }
 

@@ -31,6 +31,7 @@ use crate::shell::runtime;
 use crate::shell::serve::limits::{self, Permit};
 use crate::shell::serve::state::{closed, Shared};
 use crate::shell::transport::io::{read_more_timeout, write_all};
+use crate::shell::transport::pool;
 use crate::shell::transport::tunnel;
 
 /// Serve one accepted connection to completion.
@@ -511,7 +512,16 @@ async fn connect(
         _ => {
             let stop = closed(&shared.force_stop);
             let idle = shared.settings.idle_timeout;
-            tunnel::run(client, upstream, eager, idle, stop, &counters).await
+            tunnel::run(
+                &pool::GLOBAL,
+                client,
+                upstream,
+                eager,
+                idle,
+                stop,
+                &counters,
+            )
+            .await
         }
     };
     drop(tracked);

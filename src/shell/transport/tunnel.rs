@@ -22,7 +22,7 @@ use futures_lite::future;
 use crate::core::time::Timestamp;
 use crate::shell::transport::budget::Budget;
 use crate::shell::transport::endpoint::{close_write, Endpoint, Io};
-use crate::shell::transport::pool::{self, Pool};
+use crate::shell::transport::pool::Pool;
 use crate::shell::transport::splice::{self, Fault, Pipe};
 
 /// What a tunnel did, for the CN-CLOSE record.
@@ -149,20 +149,9 @@ impl Counters {
 
 /// Move bytes until both directions are closed, an error, the idle timeout,
 /// or `stop` resolves. `eager` are bytes the client sent right after the
-/// CONNECT head; they are written upstream first. `counters` move as bytes do.
+/// CONNECT head; they are written upstream first. `counters` move as bytes do;
+/// buffers come from `pool` (`pool::GLOBAL` in the proxy).
 pub async fn run<C: Endpoint>(
-    client: C,
-    upstream: Tcp,
-    eager: Vec<u8>,
-    idle: Option<Duration>,
-    stop: impl std::future::Future<Output = ()>,
-    counters: &Counters,
-) -> TunnelStats {
-    run_with(&pool::GLOBAL, client, upstream, eager, idle, stop, counters).await
-}
-
-/// [`run`] with buffers from `pool`.
-async fn run_with<C: Endpoint>(
     pool: &Pool,
     client: C,
     upstream: Tcp,
@@ -396,6 +385,7 @@ async fn splice_rest(
 mod tests {
     use super::*;
     use crate::shell::transport::net::pair;
+    use crate::shell::transport::pool;
     use std::net::Shutdown;
 
     fn payload(len: usize, seed: u32) -> Vec<u8> {
@@ -437,6 +427,7 @@ mod tests {
         let (dest_inner, dest_outer) = pair().await;
         let counters = Counters::default();
         let tunnel = run(
+            &pool::GLOBAL,
             client_inner,
             dest_inner,
             eager.to_vec(),
@@ -495,6 +486,7 @@ mod tests {
             let up = payload(4 << 20, 5);
             let counters = Counters::default();
             let tunnel = run(
+                &pool::GLOBAL,
                 client_inner,
                 dest_inner,
                 Vec::new(),
@@ -536,6 +528,7 @@ mod tests {
             let limit = Duration::from_millis(50);
             let counters = Counters::default();
             let stats = run(
+                &pool::GLOBAL,
                 client_inner,
                 dest_inner,
                 Vec::new(),
@@ -560,6 +553,7 @@ mod tests {
             let (dest_inner, dest_outer) = pair().await;
             let counters = Counters::default();
             let stats = run(
+                &pool::GLOBAL,
                 client_inner,
                 dest_inner,
                 Vec::new(),
@@ -586,7 +580,7 @@ mod tests {
             let (dest_inner, dest_outer) = pair().await;
             let pool = Pool::new();
             let counters = Counters::default();
-            let tunnel = run_with(
+            let tunnel = run(
                 &pool,
                 client_inner,
                 dest_inner,
