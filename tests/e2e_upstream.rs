@@ -240,11 +240,14 @@ fn allowed_external_proxies_decide_the_clients_next_proxy() {
     std::fs::write(&acl, EXTERNAL_PROXY_ACL).unwrap();
     let external = upstream_proxy(PROXY_OK);
     let origin = Origin::http(ok_response);
+    // A proxy the client names is a destination: the operator allows its
+    // (loopback, here) address like any other.
     let mut proxy = Proxy::start(&[
         &format!("--egress-acl-file={}", acl.display()),
         "--static-host=dest.test=8.8.8.8",
         "--static-host=eu.proxies.test=127.0.0.1",
         &format!("--allow-address={}", origin.addr),
+        &format!("--allow-address={}", external.addr),
     ]);
     let port = external.addr.port();
 
@@ -307,4 +310,36 @@ fn allowed_external_proxies_decide_the_clients_next_proxy() {
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
     let req = origin.requests.lock().unwrap()[0].clone();
     assert_eq!(header(&req, "x-upstream-https-proxy"), None, "{req}");
+}
+
+#[test]
+fn a_proxy_the_client_names_is_held_to_the_address_rules() {
+    if !in_private_netns("a_proxy_the_client_names_is_held_to_the_address_rules") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let acl = dir.path().join("acl.yaml");
+    std::fs::write(&acl, EXTERNAL_PROXY_ACL).unwrap();
+    // An internal service that would answer anything, behind a name the
+    // rule's glob covers: reaching it is what the address rules forbid.
+    let internal = upstream_proxy(PROXY_OK);
+    let mut proxy = Proxy::start(&[
+        &format!("--egress-acl-file={}", acl.display()),
+        "--static-host=dest.test=8.8.8.8",
+        "--static-host=evil.proxies.test=127.0.0.1",
+    ]);
+    let next = format!("http://evil.proxies.test:{}", internal.addr.port());
+    let (head, _) = connect_naming_proxy(&proxy, "dest.test:443", &next);
+    assert!(head.starts_with("HTTP/1.1 502"), "{head}");
+    let decision = fields(&proxy.wait_msg("CANONICAL-PROXY-DECISION", 1));
+    assert!(
+        decision["error"]
+            .contains("the address 127.0.0.1 was denied by rule 'Deny: Not Global Unicast'"),
+        "{decision:?}"
+    );
+    assert_eq!(
+        internal.accepted(),
+        0,
+        "the proxy connected to a denied address"
+    );
 }

@@ -53,7 +53,15 @@ pub enum ForwardError {
     /// Transfer codings other than `chunked` towards an HTTP/1.0 client,
     /// which must not be sent `Transfer-Encoding` (RFC 9112 §6.1).
     CodingForHttp10(String),
+    /// More interim responses than [`MAX_INTERIM`] before a final one: an
+    /// origin that never answers would otherwise hold the request forever
+    /// (each read has the idle timeout, the sequence had no limit).
+    TooManyInterim,
 }
+
+/// Interim (1xx) responses relayed or dropped per request before the
+/// exchange is refused with a 502.
+pub const MAX_INTERIM: usize = 16;
 
 impl fmt::Display for ForwardError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -61,6 +69,10 @@ impl fmt::Display for ForwardError {
             ForwardError::SwitchedProtocols => {
                 f.write_str("remote host switched protocols, which this proxy does not forward")
             }
+            ForwardError::TooManyInterim => write!(
+                f,
+                "remote host sent more than {MAX_INTERIM} interim responses"
+            ),
             ForwardError::CodingForHttp10(codings) => write!(
                 f,
                 "remote host used a transfer coding ({codings}) an HTTP/1.0 client cannot receive"

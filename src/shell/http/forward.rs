@@ -311,10 +311,16 @@ async fn read_final_head<C: Endpoint + ?Sized, S: Endpoint>(
     // Any byte (an interim response too) means the request was answered:
     // a failure after that is never "stale", so never retried.
     let mut answered = !up_buf.is_empty();
+    let mut interims = 0usize;
     loop {
         match parse_response(up_buf, &head_limits, forward::is_head(head)) {
             Ok(Some(resp)) if (100..200).contains(&resp.status) => {
                 up_buf.drain(..resp.head_len);
+                interims += 1;
+                if interims > forward::MAX_INTERIM {
+                    let e = forward::ForwardError::TooManyInterim;
+                    return Err(Failure::Upstream(e.to_string()));
+                }
                 match forward::interim(head, &resp) {
                     Ok(Interim::Relay(bytes)) => {
                         if let Err(e) = write_all(client, &bytes).await {

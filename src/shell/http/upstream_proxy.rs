@@ -6,9 +6,10 @@
 
 use std::fmt;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
+use crate::core::addr::{AddressPolicy, Rule, SelfEndpoints};
 use crate::core::decision::{self, Approved, Refusal};
 use crate::core::head::{parse_response, HeadLimits};
 use crate::core::target::{normalise_host, Host, Target};
@@ -36,6 +37,9 @@ pub enum UpstreamProxyError {
     BadResponse(String, String),
     /// An `https://` proxy (named by a client): TLS to a proxy is not built.
     Tls(String),
+    /// A proxy the client named resolved only to addresses the address
+    /// rules refuse (the first refusal's rule).
+    Denied(String, IpAddr, Rule),
 }
 
 impl UpstreamProxyError {
@@ -66,6 +70,10 @@ impl fmt::Display for UpstreamProxyError {
             UpstreamProxyError::BadResponse(p, problem) => {
                 write!(f, "upstream proxy {p}: {problem}")
             }
+            UpstreamProxyError::Denied(p, ip, rule) => write!(
+                f,
+                "upstream proxy {p}: the address {ip} was denied by rule '{rule}'"
+            ),
             UpstreamProxyError::Tls(p) => write!(
                 f,
                 "upstream proxy {p}: TLS to an upstream proxy (https://) is not supported by this proxy"
@@ -76,15 +84,26 @@ impl fmt::Display for UpstreamProxyError {
 
 impl std::error::Error for UpstreamProxyError {}
 
+/// Whose proxy is dialled: the operator's (flags, config, environment) is
+/// dialled as configured; one a client named in `X-Upstream-Https-Proxy`
+/// is a destination like any other, and only the addresses the core's
+/// address rules allow (self connection included) are dialled.
+#[derive(Clone, Copy)]
+pub enum Chosen<'a> {
+    ByOperator,
+    ByClient(&'a AddressPolicy, &'a SelfEndpoints),
+}
+
 /// Connect to the proxy itself within `limit`. A name is resolved as
-/// destinations are (static hosts, `--resolver-address` or the system), but
-/// its addresses are not put to the address rules: the operator chose it.
+/// destinations are (static hosts, `--resolver-address` or the system).
 pub async fn dial(
     proxy: &ProxyUrl,
     resolver: &Resolver,
     limit: Duration,
+    chosen: Chosen<'_>,
 ) -> Result<(Tcp, SocketAddr), UpstreamProxyError> {
     let name = proxy.authority.clone();
+    let mut denied = None;
     let attempt = async {
         let ips = match normalise_host(&proxy.host) {
             Ok(Host::Ip(ip)) => vec![ip],
@@ -93,6 +112,13 @@ pub async fn dial(
         };
         let mut last = io::Error::new(io::ErrorKind::NotFound, "no address");
         for addr in ips.into_iter().map(|ip| SocketAddr::new(ip, proxy.port)) {
+            if let Chosen::ByClient(rules, me) = chosen {
+                let rule = rules.classify(addr, me);
+                if !rule.allows() {
+                    denied.get_or_insert((addr.ip(), rule));
+                    continue;
+                }
+            }
             match Tcp::connect(addr).await {
                 Ok(tcp) => return Ok((tcp, addr)),
                 Err(e) => last = e,
@@ -100,12 +126,14 @@ pub async fn dial(
         }
         Err(last)
     };
-    match runtime::timeout(limit, attempt).await {
-        Ok(ok) => Ok(ok),
-        Err(e) if e.kind() == io::ErrorKind::TimedOut => {
+    let result = runtime::timeout(limit, attempt).await;
+    match (result, denied) {
+        (Ok(ok), _) => Ok(ok),
+        (Err(e), _) if e.kind() == io::ErrorKind::TimedOut => {
             Err(UpstreamProxyError::Timeout(name, limit))
         }
-        Err(e) => Err(UpstreamProxyError::Dial(name, e)),
+        (Err(_), Some((ip, rule))) => Err(UpstreamProxyError::Denied(name, ip, rule)),
+        (Err(e), None) => Err(UpstreamProxyError::Dial(name, e)),
     }
 }
 
@@ -136,11 +164,12 @@ pub async fn connect(
     resolver: &Resolver,
     target: &Target,
     limit: Duration,
+    chosen: Chosen<'_>,
 ) -> Result<(Tcp, SocketAddr, Vec<u8>), UpstreamProxyError> {
     if proxy.tls {
         return Err(UpstreamProxyError::Tls(proxy.authority.clone()));
     }
-    let (tcp, addr) = dial(proxy, resolver, limit).await?;
+    let (tcp, addr) = dial(proxy, resolver, limit, chosen).await?;
     let name = || proxy.authority.clone();
     let bad = |problem: String| UpstreamProxyError::BadResponse(name(), problem);
     if let Err(e) = write_all(&tcp, &connect_request(proxy, target)).await {
@@ -198,10 +227,11 @@ pub async fn connect_for(
     shared: &Shared,
     approved: Approved,
     proxy: &ProxyUrl,
+    chosen: Chosen<'_>,
 ) -> Result<(Tcp, Approved, Vec<u8>, Option<String>), Box<Refusal>> {
     let started = std::time::Instant::now();
     let limit = shared.settings.connect_timeout;
-    let result = connect(proxy, &shared.resolver, &approved.target, limit).await;
+    let result = connect(proxy, &shared.resolver, &approved.target, limit, chosen).await;
     count(started, &result);
     match result {
         Ok((tcp, _, rest)) => {
@@ -219,7 +249,8 @@ pub async fn dial_for(
     proxy: &ProxyUrl,
 ) -> Result<(Upstream, Approved, bool), Box<Refusal>> {
     let started = std::time::Instant::now();
-    let result = dial(proxy, &shared.resolver, shared.settings.connect_timeout).await;
+    let limit = shared.settings.connect_timeout;
+    let result = dial(proxy, &shared.resolver, limit, Chosen::ByOperator).await;
     count(started, &result);
     match result {
         Ok((tcp, addr)) => {

@@ -447,7 +447,15 @@ async fn connect(
             true,
             approved.verdicts.requested_proxy.clone().as_ref(),
         ) {
-            Some(proxy) => via_proxy::connect_for(shared, approved, proxy).await,
+            Some(proxy) => {
+                // A proxy the client named is a destination: the address
+                // rules judge where it resolves (the operator's are trusted).
+                let chosen = match approved.verdicts.requested_proxy {
+                    Some(_) => via_proxy::Chosen::ByClient(&policy.addresses, me),
+                    None => via_proxy::Chosen::ByOperator,
+                };
+                via_proxy::connect_for(shared, approved, proxy, chosen).await
+            }
             None => dial(shared, approved)
                 .await
                 .map(|(s, a)| (s, a, Vec::new(), None)),
