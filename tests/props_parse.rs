@@ -7,7 +7,8 @@ use std::net::{IpAddr, Ipv4Addr};
 use proptest::prelude::*;
 use smokescreen::core::framing::{encode_chunk_header, ChunkedDecoder, LAST_CHUNK};
 use smokescreen::core::head::{
-    parse_request, parse_response, BodyFraming, HeadLimits, RequestForm, RequestParser, Version,
+    parse_request, parse_response, BodyFraming, HeadLimits, RequestForm, RequestParser,
+    ResponseParser, Version,
 };
 use smokescreen::core::target::{normalise_host, parse_absolute_uri, parse_connect_target, Host};
 
@@ -282,4 +283,35 @@ proptest! {
             }
         }
     }
+}
+
+/// The same for a response head an origin trickles, and the result is
+/// the one parsing it whole gives.
+#[test]
+fn a_trickled_response_head_is_scanned_once() {
+    let mut head = String::from("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n");
+    while head.len() < 12 * 1024 {
+        head.push_str("X-Padding: abcdefghijklmnopqrstuvwxyz0123456789\r\n");
+    }
+    head.push_str("\r\n");
+    let limits = HeadLimits {
+        max_head_bytes: 1 << 20,
+        max_headers: 1000,
+    };
+    let mut parser = ResponseParser::default();
+    for end in 1..head.len() {
+        assert_eq!(
+            parser.parse(&head.as_bytes()[..end], &limits, false),
+            Ok(None)
+        );
+    }
+    let parsed = parser
+        .parse(head.as_bytes(), &limits, false)
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        Some(parsed),
+        parse_response(head.as_bytes(), &limits, false).unwrap()
+    );
+    assert_eq!(parser.examined(), head.len());
 }

@@ -486,12 +486,53 @@ pub fn parse_response(
     limits: &HeadLimits,
     request_was_head: bool,
 ) -> Result<Option<ResponseHead>, HeadError> {
-    let Some(scan) = HeadScanner::new(Kind::Response).scan(buf, limits)? else {
-        return Ok(None);
-    };
+    ResponseParser::default().parse(buf, limits, request_was_head)
+}
+
+/// [`parse_response`] resumed across reads, like [`RequestParser`]: an
+/// origin that trickles its head costs work linear in the head's size.
+pub struct ResponseParser {
+    scanner: HeadScanner,
+}
+
+impl Default for ResponseParser {
+    fn default() -> Self {
+        ResponseParser {
+            scanner: HeadScanner::new(Kind::Response),
+        }
+    }
+}
+
+impl ResponseParser {
+    /// `buf` must start with the bytes given before (it may only grow);
+    /// after a head is taken off `buf`, start a new parser.
+    pub fn parse(
+        &mut self,
+        buf: &[u8],
+        limits: &HeadLimits,
+        request_was_head: bool,
+    ) -> Result<Option<ResponseHead>, HeadError> {
+        match self.scanner.scan(buf, limits)? {
+            Some(scan) => response_head(buf, &scan, request_was_head).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Bytes examined so far, over every call (the scanner's work).
+    pub fn examined(&self) -> usize {
+        self.scanner.examined()
+    }
+}
+
+/// The response head of a complete, pre-validated scan.
+fn response_head(
+    buf: &[u8],
+    scan: &Scan,
+    request_was_head: bool,
+) -> Result<ResponseHead, HeadError> {
     let line = buf.get(scan.start..scan.start_line_end).unwrap_or_default();
     let (version, status, reason) = status_line(line)?;
-    let headers = scanned_fields(buf, &scan)?;
+    let headers = scanned_fields(buf, scan)?;
 
     let has_te = headers.get("transfer-encoding").is_some();
     let has_cl = headers.get("content-length").is_some();
@@ -517,7 +558,7 @@ pub fn parse_response(
             false,
         )
     };
-    Ok(Some(ResponseHead {
+    Ok(ResponseHead {
         version,
         status,
         reason,
@@ -525,7 +566,7 @@ pub fn parse_response(
         body,
         head_len: scan.head_len,
         framing_conflict,
-    }))
+    })
 }
 
 #[cfg(test)]

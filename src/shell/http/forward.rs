@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use crate::core::decision::Approved;
 use crate::core::forward::{self, BodyPlan, Interim, Unread};
-use crate::core::head::{parse_response, BodyFraming, RequestHead, ResponseHead};
+use crate::core::head::{BodyFraming, RequestHead, ResponseHead, ResponseParser};
 use crate::core::reply::Reply;
 use crate::shell::transport::endpoint::Endpoint;
 use crate::shell::transport::io::{
@@ -312,10 +312,13 @@ async fn read_final_head<C: Endpoint + ?Sized, S: Endpoint>(
     // a failure after that is never "stale", so never retried.
     let mut answered = !up_buf.is_empty();
     let mut interims = 0usize;
+    // Resumed across reads: a head trickled a byte at a time is scanned once.
+    let mut parser = ResponseParser::default();
     loop {
-        match parse_response(up_buf, &head_limits, forward::is_head(head)) {
+        match parser.parse(up_buf, &head_limits, forward::is_head(head)) {
             Ok(Some(resp)) if (100..200).contains(&resp.status) => {
                 up_buf.drain(..resp.head_len);
+                parser = ResponseParser::default();
                 interims += 1;
                 if interims > forward::MAX_INTERIM {
                     let e = forward::ForwardError::TooManyInterim;

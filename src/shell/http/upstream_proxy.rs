@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use crate::core::addr::{AddressPolicy, Rule, SelfEndpoints};
 use crate::core::decision::{self, Approved, Refusal};
-use crate::core::head::{parse_response, HeadLimits};
+use crate::core::head::{HeadLimits, ResponseParser};
 use crate::core::target::{normalise_host, Host, Target};
 use crate::core::upstream::ProxyUrl;
 use crate::shell::http::forward::Upstream;
@@ -176,9 +176,10 @@ pub async fn connect(
         return Err(UpstreamProxyError::Dial(name(), e));
     }
     let mut buf = Vec::new();
+    let mut parser = ResponseParser::default();
     let head = loop {
         // A 2xx to CONNECT has no body, whatever its headers say.
-        match parse_response(&buf, &HeadLimits::default(), true) {
+        match parser.parse(&buf, &HeadLimits::default(), true) {
             Ok(Some(head)) => break head,
             Ok(None) => {}
             Err(e) => return Err(bad(e.to_string())),

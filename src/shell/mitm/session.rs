@@ -13,7 +13,7 @@ use futures_rustls::TlsAcceptor;
 use super::stream::{Locked, Owned};
 use super::{Mitm, OriginTls, TlsDial};
 use crate::core::decision::{Approved, RequestFacts};
-use crate::core::head::{parse_request, RequestHead};
+use crate::core::head::{RequestHead, RequestParser};
 use crate::core::mitm::{self, Interception};
 use crate::core::record::Level;
 use crate::core::reply::Reply;
@@ -235,8 +235,10 @@ impl Session<'_> {
     ) -> Result<Option<RequestHead>, String> {
         let settings = &self.shared.settings;
         let idle = settings.idle_timeout.unwrap_or(Duration::from_secs(3600));
+        // Resumed across reads: a trickled head is scanned once.
+        let mut parser = RequestParser::default();
         loop {
-            match parse_request(buf, &settings.head_limits) {
+            match parser.parse(buf, &settings.head_limits) {
                 Ok(Some(head)) => return Ok(Some(head)),
                 Ok(None) => {}
                 Err(e) => {
