@@ -54,6 +54,8 @@ fn check_decision(acl: &Acl, role: &str, d: &Decision) {
         Reason::NoRuleMatched | Reason::NotConfigured => {
             panic!("{:?} although rule {:?} applies", d.reason, rule.name())
         }
+        // Only `decide_with_proxy` judges a client-named proxy.
+        Reason::ConnectProxyNotAllowed => panic!("no proxy was named, yet {:?}", d.reason),
     }
     assert_eq!(d.allows(), d.verdict != Verdict::Deny);
     assert_eq!(d.enforce_would_deny(), d.verdict != Verdict::Allow);

@@ -181,15 +181,20 @@ fn is_loopback(ip: Canon) -> bool {
 }
 
 /// Step 2: our own listeners (a wildcard one also answers on loopback, the
-/// unspecified address and the address the client reached us on).
+/// unspecified address, the address the client reached us on and every
+/// local interface address).
 fn oracle_is_self(ip: Canon, port: u16, me: &SelfEndpoints) -> bool {
     let local = me.local_ip.map(canon);
+    let interface = me.local_addresses.iter().any(|&a| canon(a) == ip);
     me.listen.iter().any(|l| {
         let lip = canon(l.ip());
         l.port() == port
             && (lip == ip
                 || (is_unspecified(lip)
-                    && (is_loopback(ip) || is_unspecified(ip) || local == Some(ip))))
+                    && (is_loopback(ip)
+                        || is_unspecified(ip)
+                        || local == Some(ip)
+                        || interface)))
     })
 }
 
@@ -364,6 +369,7 @@ struct Input {
     deny: Vec<Range>,
     listen: Vec<(Addr, u8)>,
     local_ip: Option<Addr>,
+    interfaces: Vec<Addr>,
 }
 
 fuzz_target!(|input: Input| {
@@ -378,6 +384,7 @@ fuzz_target!(|input: Input| {
             .map(|(a, p)| SocketAddr::new(a.ip(), port(*p)))
             .collect(),
         local_ip: input.local_ip.as_ref().map(Addr::ip),
+        local_addresses: input.interfaces.iter().take(4).map(Addr::ip).collect(),
     };
 
     // The table alone, on the address as given (mapped forms unwrapped by both).
