@@ -27,6 +27,7 @@ use prometheus_client::registry::Registry;
 use crate::core::addr::{Rule, SelfEndpoints};
 use crate::core::decision::Verdicts;
 use crate::core::decision::{Approved, Pending, Policy, Refusal};
+use crate::core::limits::LimitRefusal;
 use crate::shell::observe::connect_failure::ConnectFailure;
 use crate::shell::observe::statsd;
 use crate::shell::transport::tunnel::{TunnelError, TunnelStats};
@@ -34,6 +35,20 @@ use crate::shell::transport::tunnel::{TunnelError, TunnelStats};
 pub use crate::shell::observe::outcome::{
     acl_outcome, address_outcome, rule_metric_name, AclOutcome, ALL_RULES,
 };
+
+/// The `limit` label values of `requests_limited_total`.
+const LIMITS: [&str; 4] = ["rate", "concurrency", "tunnels", "connections"];
+
+/// Open file descriptors (entries of `/proc/self/fd`) and the soft limit;
+/// `None` where `/proc` cannot be read.
+fn fd_usage() -> Option<(i64, i64)> {
+    let open = std::fs::read_dir("/proc/self/fd").ok()?.count();
+    let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile).current?;
+    Some((
+        i64::try_from(open).unwrap_or(i64::MAX),
+        i64::try_from(limit).unwrap_or(i64::MAX),
+    ))
+}
 
 /// Label pairs of a Smokescreen-named family (`success`, `type`).
 type Labels = Vec<(&'static str, &'static str)>;
@@ -52,6 +67,11 @@ pub struct Metrics {
     cn_atpt: Family<Labels, Counter>,
     /// Smokescreen HEAD's per-cause `cn_atpt_connect_err{type}`.
     cn_atpt_connect_err: Family<Labels, Counter>,
+    /// Requests and connections a proxy limit refused (429/503), by limit.
+    requests_limited: Family<Labels, Counter>,
+    /// File descriptors in use and the limit, read at each scrape.
+    open_fds: Gauge,
+    max_fds: Gauge,
     cn_atpt_success: Counter,
     cn_atpt_fail: Counter,
     cn_close: Counter,
@@ -76,6 +96,27 @@ impl Metrics {
     /// A fresh registry with every metric at zero.
     pub fn new() -> Metrics {
         let mut registry = Registry::default();
+        let requests_limited = Family::<Labels, Counter>::default();
+        for limit in LIMITS {
+            let _ = requests_limited.get_or_create(&vec![("limit", limit)]);
+        }
+        registry.register(
+            "requests_limited",
+            "Requests (rate, concurrency, tunnels) and connections refused by a proxy limit with 429 or 503",
+            requests_limited.clone(),
+        );
+        let open_fds = Gauge::default();
+        registry.register(
+            "process_open_fds",
+            "File descriptors the process has open (read at each scrape)",
+            open_fds.clone(),
+        );
+        let max_fds = Gauge::default();
+        registry.register(
+            "process_max_fds",
+            "The process's open-files limit (RLIMIT_NOFILE soft limit)",
+            max_fds.clone(),
+        );
         let mut counter = |name: &str, help: &str| {
             let c = Counter::default();
             registry.register(name, help, c.clone());
@@ -206,6 +247,9 @@ impl Metrics {
             resolver_rules,
             cn_atpt,
             cn_atpt_connect_err,
+            requests_limited,
+            open_fds,
+            max_fds,
             cn_atpt_success,
             cn_atpt_fail,
             cn_close,
@@ -224,10 +268,27 @@ impl Metrics {
 
     /// The exposition text (OpenMetrics, ending in `# EOF`).
     pub fn render(&self) -> String {
+        if let Some((open, max)) = fd_usage() {
+            self.open_fds.set(open);
+            self.max_fds.set(max);
+        }
         let mut out = String::with_capacity(8 * 1024);
         // Writing to a String cannot fail.
         let _ = encode(&mut out, &self.registry);
         out
+    }
+
+    /// A proxy limit refused a request or connection.
+    pub fn limited(&self, refusal: LimitRefusal) {
+        let limit = match refusal {
+            LimitRefusal::RateLimited => "rate",
+            LimitRefusal::Overloaded => "concurrency",
+            LimitRefusal::TooManyTunnels => "tunnels",
+            LimitRefusal::TooManyConnections => "connections",
+        };
+        self.requests_limited
+            .get_or_create(&vec![("limit", limit)])
+            .inc();
     }
 
     /// After the first step (role and ACL).
@@ -461,6 +522,8 @@ mod tests {
         m.looked_up(Duration::from_millis(3), false);
         m.dialled(Duration::from_millis(2), None);
         m.dialled(Duration::from_millis(2), Some(ConnectFailure::Refused));
+        m.limited(LimitRefusal::RateLimited);
+        m.limited(LimitRefusal::TooManyConnections);
         let text = m.render();
         for line in [
             "acl_report_total 1",
@@ -476,10 +539,22 @@ mod tests {
             "cn_atpt_fail_total 1",
             "resolver_lookup_duration_seconds_count 1",
             "cn_atpt_connect_duration_seconds_count 2",
+            "requests_limited_total{limit=\"rate\"} 1",
+            "requests_limited_total{limit=\"connections\"} 1",
+            "requests_limited_total{limit=\"tunnels\"} 0",
         ] {
             assert!(text.lines().any(|l| l == line), "{line} missing:\n{text}");
         }
         assert!(text.ends_with("# EOF\n"), "{text}");
+        // The fd gauges are read from /proc at each scrape: the test process
+        // has at least stdin, stdout and stderr open, under a positive limit.
+        let gauge = |name: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse::<i64>().ok())
+        };
+        let (open, max) = (gauge("process_open_fds"), gauge("process_max_fds"));
+        assert!(open.is_some_and(|o| o >= 3), "{text}");
+        assert!(max.is_some_and(|m| m >= open.unwrap_or(0)), "{text}");
     }
 
     #[test]

@@ -116,6 +116,7 @@ pub async fn refuse<S: crate::shell::front::stream::Endpoint + ?Sized>(
     refusal: LimitRefusal,
 ) {
     crate::shell::observe::statsd::limited(refusal);
+    crate::shell::observe::metrics::get().limited(refusal);
     let reply = refusal.reply();
     let _ = write_all(stream, &reply.to_bytes()).await;
     let mut line = logging::line(Level::Warning, "request refused by a proxy limit")

@@ -78,6 +78,8 @@ pub async fn run(listener: Listener, params: ServerParams) -> Result<(), StartEr
                 backoff = Duration::from_millis(5);
                 if open.load(std::sync::atomic::Ordering::Relaxed) >= params.max_connections {
                     // Over the cap: refuse at once rather than queue without bound.
+                    let refusal = crate::core::limits::LimitRefusal::TooManyConnections;
+                    crate::shell::observe::metrics::get().limited(refusal);
                     let _ = crate::shell::transport::io::write_all(
                         &stream,
                         &crate::core::reply::overloaded().to_bytes(),
