@@ -285,11 +285,9 @@ proptest! {
     }
 }
 
-/// The same for a response head an origin trickles, and the result is
-/// the one parsing it whole gives.
-#[test]
-fn a_trickled_response_head_is_scanned_once() {
-    let mut head = String::from("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n");
+/// A 12 KB head: `first_lines`, padding fields, the blank line.
+fn padded_head(first_lines: &str) -> (String, HeadLimits) {
+    let mut head = String::from(first_lines);
     while head.len() < 12 * 1024 {
         head.push_str("X-Padding: abcdefghijklmnopqrstuvwxyz0123456789\r\n");
     }
@@ -298,6 +296,28 @@ fn a_trickled_response_head_is_scanned_once() {
         max_head_bytes: 1 << 20,
         max_headers: 1000,
     };
+    (head, limits)
+}
+
+/// A 12 KB head trickled one byte per read: every byte is examined once
+/// (re-parsing from the start examined ~72 million).
+#[test]
+fn a_trickled_head_is_scanned_once() {
+    let (head, limits) = padded_head("GET http://example.com/ HTTP/1.1\r\nHost: example.com\r\n");
+    let mut parser = RequestParser::default();
+    for end in 1..head.len() {
+        assert_eq!(parser.parse(&head.as_bytes()[..end], &limits), Ok(None));
+    }
+    let parsed = parser.parse(head.as_bytes(), &limits).unwrap().unwrap();
+    assert_eq!(parsed.head_len, head.len());
+    assert_eq!(parser.examined(), head.len());
+}
+
+/// The same for a response head an origin trickles, and the result is
+/// the one parsing it whole gives.
+#[test]
+fn a_trickled_response_head_is_scanned_once() {
+    let (head, limits) = padded_head("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n");
     let mut parser = ResponseParser::default();
     for end in 1..head.len() {
         assert_eq!(
