@@ -6,8 +6,10 @@
 //! count, and every socket has read/write timeouts, so a run always ends.
 //!
 //! Modes (each appends `label<TAB>metric<TAB>value` lines to `--out`):
-//! - `connect`:   connect, CONNECT, small GET through the tunnel, close.
+//! - `connect`:   connect, CONNECT, small GET through the tunnel, close
+//!   (with `--proxy none`: connect, GET, close, e.g. through a TCP relay).
 //! - `keepalive`: absolute-form GETs on kept-alive connections.
+//!   Both write the operations completed to `--done-file` when given.
 //! - `bulk`:      one tunnel, read `--bytes` from the bulk source.
 //! - `idle`:      hold `--count` tunnels open, sample the proxy's RSS.
 //! - `rss`:       record the proxy's RSS now (at rest).
@@ -45,6 +47,7 @@ struct Opts {
     hold_listen: Option<SocketAddr>,
     lifetime: Duration,
     hold_secs: f64,
+    done_file: Option<String>,
 }
 
 impl Default for Opts {
@@ -66,6 +69,7 @@ impl Default for Opts {
             hold_listen: None,
             lifetime: Duration::from_secs(3600),
             hold_secs: 1.0,
+            done_file: None,
         }
     }
 }
@@ -121,6 +125,7 @@ fn parse_opts(args: &[String]) -> Opts {
             "--hold-listen" => o.hold_listen = Some(addr(&val)),
             "--lifetime" => o.lifetime = Duration::from_secs_f64(num(&val)),
             "--hold-secs" => o.hold_secs = num(&val),
+            "--done-file" => o.done_file = Some(val),
             _ => die(format!("unknown option {key}")),
         }
         i += 2;
@@ -474,6 +479,13 @@ fn cycle_mode(o: &Opts, connect: bool) {
         .unwrap_or_default();
     lat.sort_unstable();
     let prefix = if connect { "connect" } else { "keepalive" };
+    // The operations completed, for run.sh to divide the proxy's syscall
+    // count (taken around this run) by.
+    if let Some(path) = &o.done_file {
+        if let Err(e) = std::fs::write(path, format!("{done}\n")) {
+            die(format!("{path}: {e}"));
+        }
+    }
     emit(o, &format!("{prefix}_per_s"), done as f64 / secs);
     emit(o, &format!("{prefix}_p50_ms"), percentile(&lat, 0.50));
     emit(o, &format!("{prefix}_p99_ms"), percentile(&lat, 0.99));
@@ -652,6 +664,17 @@ fn report(path: &str) {
             .or_default()
             .push(v);
     }
+    // Rows grouped by the metric's prefix (`connect_`, `keepalive_`, ...) in
+    // order of first appearance, so a metric some labels add later (run.sh's
+    // `*_syscalls_per_op`) sits with its group.
+    let prefix = |m: &str| m.split('_').next().unwrap_or("").to_string();
+    let mut groups: Vec<String> = Vec::new();
+    for m in &metrics {
+        if !groups.contains(&prefix(m)) {
+            groups.push(prefix(m));
+        }
+    }
+    metrics.sort_by_key(|m| groups.iter().position(|g| *g == prefix(m)));
     let med = |l: &str, m: &str| -> Option<(f64, usize, f64, f64)> {
         let mut v = values.get(&(l.to_string(), m.to_string()))?.clone();
         let n = v.len();
