@@ -50,19 +50,11 @@ fn connect_status(proxy: &Proxy, target: &str) -> (String, Option<u16>) {
 /// Send `request` and read only the response head (a granted CONNECT
 /// stays open, so reading to EOF would wait for the idle timeout).
 fn exchange_head(proxy: SocketAddr, request: &[u8]) -> String {
-    use std::io::{Read, Write};
+    use std::io::Write;
     let mut s = std::net::TcpStream::connect(proxy).expect("connect to proxy");
     s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
     s.write_all(request).unwrap();
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        match s.read(&mut byte) {
-            Ok(1) => head.push(byte[0]),
-            _ => break,
-        }
-    }
-    String::from_utf8_lossy(&head).into_owned()
+    read_head(&mut s, &mut Vec::new()).unwrap_or_default()
 }
 
 #[test]
