@@ -419,6 +419,25 @@ mod tests {
         future::zip(writer, reader).await.1
     }
 
+    /// A tunnel with no eager bytes and buffers from the global pool.
+    fn run_fresh<'a>(
+        client: Tcp,
+        dest: Tcp,
+        idle: Option<Duration>,
+        stop: impl std::future::Future<Output = ()> + 'a,
+        counters: &'a Counters,
+    ) -> impl std::future::Future<Output = TunnelStats> + 'a {
+        run(
+            &pool::GLOBAL,
+            client,
+            dest,
+            Vec::new(),
+            idle,
+            stop,
+            counters,
+        )
+    }
+
     /// Run a plain tunnel where the client sends `eager` then `up` and the
     /// destination sends `down`, each side half-closing when done; check
     /// that every byte arrived in order and the counters agree.
@@ -485,11 +504,9 @@ mod tests {
             let (dest_inner, dest_outer) = pair().await;
             let up = payload(4 << 20, 5);
             let counters = Counters::default();
-            let tunnel = run(
-                &pool::GLOBAL,
+            let tunnel = run_fresh(
                 client_inner,
                 dest_inner,
-                Vec::new(),
                 Some(Duration::from_secs(60)),
                 future::pending(),
                 &counters,
@@ -527,11 +544,9 @@ mod tests {
             let (dest_inner, _dest_outer) = pair().await;
             let limit = Duration::from_millis(50);
             let counters = Counters::default();
-            let stats = run(
-                &pool::GLOBAL,
+            let stats = run_fresh(
                 client_inner,
                 dest_inner,
-                Vec::new(),
                 Some(limit),
                 future::pending(),
                 &counters,
@@ -552,16 +567,8 @@ mod tests {
             let (client_outer, client_inner) = pair().await;
             let (dest_inner, dest_outer) = pair().await;
             let counters = Counters::default();
-            let stats = run(
-                &pool::GLOBAL,
-                client_inner,
-                dest_inner,
-                Vec::new(),
-                None,
-                future::ready(()),
-                &counters,
-            )
-            .await;
+            let stats =
+                run_fresh(client_inner, dest_inner, None, future::ready(()), &counters).await;
             assert_eq!(
                 stats.error.map(|e| e.to_string()).as_deref(),
                 Some("proxy shutting down")
