@@ -334,41 +334,34 @@ async fn decide(
 ) -> Result<Approved, Box<Refusal>> {
     // Boxed: the lookup's state is ~3 KiB and, inline, would stay in every
     // connection's task for its whole life (an idle tunnel's included).
-    let steps = decide_steps(shared, policy, me, first);
-    let result = Box::pin(steps).await;
-    metrics::get().decided(started.elapsed());
-    result
-}
-
-async fn decide_steps(
-    shared: &Shared,
-    policy: &Policy,
-    me: &SelfEndpoints,
-    first: Result<Pending, Box<Refusal>>,
-) -> Result<Approved, Box<Refusal>> {
-    let m = metrics::get();
-    let pending: Pending = first?;
-    let result = match pending.lookup.clone() {
-        // Smokescreen counts every request as a resolver attempt, literals too.
-        Lookup::Literal(ip) => {
-            m.looked_up(std::time::Duration::ZERO, true);
-            decision::after_dns(policy, pending, Ok(&[ip]), me)
-        }
-        Lookup::Name(name) => {
-            let asked = Instant::now();
-            let answer = shared.resolver.lookup_chain(&name).await;
-            m.looked_up(asked.elapsed(), answer.is_ok());
-            match answer {
-                Ok(found) => {
-                    log_aliases(&name, &found.aliases);
-                    let pending = decision::aliases_checked(policy, pending, &found.aliases)?;
-                    decision::after_dns(policy, pending, Ok(&found.ips), me)
-                }
-                Err(e) => decision::after_dns(policy, pending, Err(&e), me),
+    let result = Box::pin(async {
+        let m = metrics::get();
+        let pending: Pending = first?;
+        let result = match pending.lookup.clone() {
+            // Smokescreen counts every request as a resolver attempt, literals too.
+            Lookup::Literal(ip) => {
+                m.looked_up(std::time::Duration::ZERO, true);
+                decision::after_dns(policy, pending, Ok(&[ip]), me)
             }
-        }
-    };
-    m.addresses_checked(&result, policy, me);
+            Lookup::Name(name) => {
+                let asked = Instant::now();
+                let answer = shared.resolver.lookup_chain(&name).await;
+                m.looked_up(asked.elapsed(), answer.is_ok());
+                match answer {
+                    Ok(found) => {
+                        log_aliases(&name, &found.aliases);
+                        let pending = decision::aliases_checked(policy, pending, &found.aliases)?;
+                        decision::after_dns(policy, pending, Ok(&found.ips), me)
+                    }
+                    Err(e) => decision::after_dns(policy, pending, Err(&e), me),
+                }
+            }
+        };
+        m.addresses_checked(&result, policy, me);
+        result
+    })
+    .await;
+    metrics::get().decided(started.elapsed());
     result
 }
 
