@@ -43,7 +43,7 @@ impl Settings {
 
 /// Shared by all connections.
 pub struct Shared {
-    policy: RwLock<Arc<Policy>>,
+    policy: Swap<Policy>,
     pub settings: Settings,
     pub resolver: Resolver,
     /// Rate and concurrency limits, shared by every connection.
@@ -51,7 +51,7 @@ pub struct Shared {
     /// Every address this process listens on (self-connection defence).
     pub listen: Vec<SocketAddr>,
     /// Every address of every local interface (see `shell::interfaces`).
-    local_addresses: RwLock<Arc<[IpAddr]>>,
+    local_addresses: Swap<[IpAddr]>,
     /// Closed when draining starts: idle keep-alive connections stop waiting.
     pub draining: Receiver<()>,
     /// Closed when the exit timeout expires: tunnels are cut.
@@ -74,12 +74,12 @@ impl Shared {
         let (drain_tx, drain_rx) = runtime::bounded(1);
         let (stop_tx, stop_rx) = runtime::bounded(1);
         let shared = Shared {
-            policy: RwLock::new(Arc::new(policy)),
+            policy: Swap::new(Arc::new(policy)),
             limiter: Limiter::new(settings.limits.clone()),
             settings,
             resolver,
             listen,
-            local_addresses: RwLock::new(Arc::from(Vec::new())),
+            local_addresses: Swap::new(Arc::from(Vec::new())),
             draining: drain_rx,
             force_stop: stop_rx,
         };
@@ -94,37 +94,49 @@ impl Shared {
 
     /// The policy in force now. A request keeps the one it started with.
     pub fn policy(&self) -> Arc<Policy> {
-        match self.policy.read() {
-            Ok(p) => Arc::clone(&p),
-            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
-        }
+        self.policy.get()
     }
 
     /// Replace the policy atomically (SIGHUP reload).
     pub fn set_policy(&self, policy: Policy) {
-        let new = Arc::new(policy);
-        match self.policy.write() {
-            Ok(mut p) => *p = new,
-            Err(poisoned) => *poisoned.into_inner() = new,
+        self.policy.set(Arc::new(policy));
+    }
+
+    /// The local interface addresses as last read.
+    pub fn local_addresses(&self) -> Arc<[IpAddr]> {
+        self.local_addresses.get()
+    }
+
+    /// Replace the local interface addresses (only when they changed: the
+    /// list is read again every few seconds and is almost always the same).
+    pub fn set_local_addresses(&self, list: Vec<IpAddr>) {
+        if *self.local_addresses.get() != *list {
+            self.local_addresses.set(Arc::from(list));
         }
     }
 }
 
-impl Shared {
-    /// The local interface addresses as last read.
-    pub fn local_addresses(&self) -> Arc<[IpAddr]> {
-        match self.local_addresses.read() {
-            Ok(a) => Arc::clone(&a),
+/// A value readers take a snapshot of (an `Arc`) and a writer replaces
+/// whole; a poisoned lock still holds a whole value, so it is used as is.
+#[derive(Debug)]
+struct Swap<T: ?Sized>(RwLock<Arc<T>>);
+
+impl<T: ?Sized> Swap<T> {
+    fn new(value: Arc<T>) -> Swap<T> {
+        Swap(RwLock::new(value))
+    }
+
+    fn get(&self) -> Arc<T> {
+        match self.0.read() {
+            Ok(v) => Arc::clone(&v),
             Err(poisoned) => Arc::clone(&poisoned.into_inner()),
         }
     }
 
-    /// Replace the local interface addresses.
-    pub fn set_local_addresses(&self, list: Vec<IpAddr>) {
-        let new: Arc<[IpAddr]> = Arc::from(list);
-        match self.local_addresses.write() {
-            Ok(mut a) => *a = new,
-            Err(poisoned) => *poisoned.into_inner() = new,
+    fn set(&self, value: Arc<T>) {
+        match self.0.write() {
+            Ok(mut v) => *v = value,
+            Err(poisoned) => *poisoned.into_inner() = value,
         }
     }
 }
