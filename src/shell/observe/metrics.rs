@@ -63,12 +63,16 @@ pub struct Metrics {
     resolver_attempts: Counter,
     resolver_errors: Counter,
     resolver_rules: Vec<(Rule, Counter)>,
-    /// Smokescreen HEAD's `cn_atpt_total{success}`.
-    cn_atpt: Family<Labels, Counter>,
-    /// Smokescreen HEAD's per-cause `cn_atpt_connect_err{type}`.
-    cn_atpt_connect_err: Family<Labels, Counter>,
-    /// Requests and connections a proxy limit refused (429/503), by limit.
-    requests_limited: Family<Labels, Counter>,
+    /// Smokescreen HEAD's `cn_atpt_total{success}`: the `true` and `false`
+    /// series. Labelled series are created once and kept, so counting one
+    /// needs no label lookup.
+    cn_atpt: [Counter; 2],
+    /// Smokescreen HEAD's per-cause `cn_atpt_connect_err{type}`, in
+    /// `ConnectFailure::ALL` order.
+    cn_atpt_connect_err: [Counter; 5],
+    /// Requests and connections a proxy limit refused (429/503), in
+    /// `LIMITS` order.
+    requests_limited: [Counter; 4],
     /// File descriptors in use and the limit, read at each scrape.
     open_fds: Gauge,
     max_fds: Gauge,
@@ -97,9 +101,11 @@ impl Metrics {
     pub fn new() -> Metrics {
         let mut registry = Registry::default();
         let requests_limited = Family::<Labels, Counter>::default();
-        for limit in LIMITS {
-            let _ = requests_limited.get_or_create(&vec![("limit", limit)]);
-        }
+        let by_limit = LIMITS.map(|limit| {
+            requests_limited
+                .get_or_create(&vec![("limit", limit)])
+                .clone()
+        });
         registry.register(
             "requests_limited",
             "Requests (rate, concurrency, tunnels) and connections refused by a proxy limit with 429 or 503",
@@ -150,18 +156,19 @@ impl Metrics {
             statsd::dropped().clone(),
         );
         let cn_atpt = Family::<Labels, Counter>::default();
-        for success in ["true", "false"] {
-            let _ = cn_atpt.get_or_create(&vec![("success", success)]);
-        }
+        let by_success = ["true", "false"]
+            .map(|success| cn_atpt.get_or_create(&vec![("success", success)]).clone());
         registry.register(
             "cn_atpt",
             "Connection attempts to destinations, by success (Smokescreen HEAD's name)",
             cn_atpt.clone(),
         );
         let cn_atpt_connect_err = Family::<Labels, Counter>::default();
-        for cause in ConnectFailure::ALL {
-            let _ = cn_atpt_connect_err.get_or_create(&vec![("type", cause.as_str())]);
-        }
+        let by_cause = ConnectFailure::ALL.map(|cause| {
+            cn_atpt_connect_err
+                .get_or_create(&vec![("type", cause.as_str())])
+                .clone()
+        });
         registry.register(
             "cn_atpt_connect_err",
             "Failed connection attempts to destinations, by cause (Smokescreen HEAD's name)",
@@ -245,9 +252,9 @@ impl Metrics {
             resolver_attempts,
             resolver_errors,
             resolver_rules,
-            cn_atpt,
-            cn_atpt_connect_err,
-            requests_limited,
+            cn_atpt: by_success,
+            cn_atpt_connect_err: by_cause,
+            requests_limited: by_limit,
             open_fds,
             max_fds,
             cn_atpt_success,
@@ -280,15 +287,15 @@ impl Metrics {
 
     /// A proxy limit refused a request or connection.
     pub fn limited(&self, refusal: LimitRefusal) {
+        statsd::limited(refusal);
+        // `LIMITS` order.
         let limit = match refusal {
-            LimitRefusal::RateLimited => "rate",
-            LimitRefusal::Overloaded => "concurrency",
-            LimitRefusal::TooManyTunnels => "tunnels",
-            LimitRefusal::TooManyConnections => "connections",
+            LimitRefusal::RateLimited => 0,
+            LimitRefusal::Overloaded => 1,
+            LimitRefusal::TooManyTunnels => 2,
+            LimitRefusal::TooManyConnections => 3,
         };
-        self.requests_limited
-            .get_or_create(&vec![("limit", limit)])
-            .inc();
+        self.requests_limited[limit].inc();
     }
 
     /// After the first step (role and ACL).
@@ -344,16 +351,17 @@ impl Metrics {
     /// After a dial to an approved address: `failure` is why it failed.
     pub fn dialled(&self, elapsed: Duration, failure: Option<ConnectFailure>) {
         statsd::dialled(elapsed, failure);
-        let success = if failure.is_none() { "true" } else { "false" };
-        self.cn_atpt
-            .get_or_create(&vec![("success", success)])
-            .inc();
         match failure {
-            None => self.cn_atpt_success.inc(),
+            None => {
+                self.cn_atpt[0].inc();
+                self.cn_atpt_success.inc()
+            }
             Some(cause) => {
-                self.cn_atpt_connect_err
-                    .get_or_create(&vec![("type", cause.as_str())])
-                    .inc();
+                self.cn_atpt[1].inc();
+                let i = ConnectFailure::ALL.iter().position(|c| *c == cause);
+                if let Some(counter) = i.and_then(|i| self.cn_atpt_connect_err.get(i)) {
+                    counter.inc();
+                }
                 self.cn_atpt_fail.inc()
             }
         };

@@ -115,7 +115,6 @@ pub async fn refuse<S: crate::shell::front::stream::Endpoint + ?Sized>(
     requested_host: Option<&str>,
     refusal: LimitRefusal,
 ) {
-    crate::shell::observe::statsd::limited(refusal);
     crate::shell::observe::metrics::get().limited(refusal);
     let reply = refusal.reply();
     let _ = write_all(stream, &reply.to_bytes()).await;
