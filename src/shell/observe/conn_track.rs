@@ -63,13 +63,14 @@ impl Tracker {
         self.enabled.store(true, Ordering::Relaxed);
     }
 
-    /// Track a tunnel until the guard drops; `None` when tracking is off.
-    pub fn track(&'static self, tunnel: Tracked) -> Option<TrackGuard> {
+    /// Track a tunnel until the guard drops; `None` when tracking is off
+    /// (then `tunnel` is never called: nothing is copied for nobody).
+    pub fn track(&'static self, tunnel: impl FnOnce() -> Tracked) -> Option<TrackGuard> {
         if !self.enabled.load(Ordering::Relaxed) {
             return None;
         }
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        self.open.lock().ok()?.insert(id, tunnel);
+        self.open.lock().ok()?.insert(id, tunnel());
         Some(TrackGuard { tracker: self, id })
     }
 
@@ -125,10 +126,10 @@ mod tests {
             created: Timestamp::new(0, 5),
             counters: Arc::default(),
         };
-        assert!(tracker.track(tunnel()).is_none(), "off by default");
+        assert!(tracker.track(tunnel).is_none(), "off by default");
         tracker.enable();
-        let guard = tracker.track(tunnel());
-        let other = tracker.track(tunnel());
+        let guard = tracker.track(tunnel);
+        let other = tracker.track(tunnel);
         let text = tracker.json();
         let list: serde_json::Value = serde_json::from_str(&text).unwrap();
         assert_eq!(list.as_array().map(Vec::len), Some(2), "{text}");

@@ -479,7 +479,7 @@ async fn connect(
     let started = Instant::now();
     let open_tunnel = metrics::get().tunnel_opened();
     let counters = std::sync::Arc::new(tunnel::Counters::default());
-    let tracked = conn_track::get().track(conn_track::Tracked {
+    let tracked = conn_track::get().track(|| conn_track::Tracked {
         role: approved.verdicts.role.clone(),
         rhost: approved.target.requested.clone(),
         raddr: approved.addr,
