@@ -28,6 +28,10 @@ pub const ADDRESS_DENIED_REASON: &str = "destination address was denied by rule,
 pub const ROLE_UNKNOWN_REASON: &str = "Client role cannot be determined";
 /// The header a client names its next proxy in (Smokescreen HEAD).
 pub const UPSTREAM_PROXY_HEADER: &str = "x-upstream-https-proxy";
+
+/// The request field whose value the decision line logs as `trace_id`.
+pub const TRACE_ID_HEADER: &str = "x-smokescreen-trace-id";
+
 /// Smokescreen HEAD's text for an `X-Upstream-Https-Proxy` that is not a URL.
 pub const INVALID_PROXY_HEADER_REASON: &str = "proxy header contains invalid URL. The correct format is https://[username:password@]my.proxy.srv:12345";
 
@@ -469,7 +473,7 @@ impl RequestFacts {
             id,
             client,
             start_time,
-            trace_id: text("x-smokescreen-trace-id"),
+            trace_id: text(TRACE_ID_HEADER),
             content_length: text("content-length").trim().parse().unwrap_or(0),
         }
     }

@@ -11,6 +11,7 @@
 use std::fmt;
 use std::io::Write as _;
 
+use crate::core::decision::{TRACE_ID_HEADER, UPSTREAM_PROXY_HEADER};
 use crate::core::head::{
     content_length, BodyFraming, Headers, RequestForm, RequestHead, ResponseHead, Version,
 };
@@ -35,11 +36,8 @@ const HOP_BY_HOP: &[&str] = &[
 
 /// Smokescreen's request control fields, meant for this proxy only (the
 /// client's next proxy, `X-Upstream-Https-Proxy`, was checked by the ACL).
-const PROXY_REQUEST_FIELDS: &[&str] = &[
-    "x-smokescreen-trace-id",
-    "x-smokescreen-role",
-    "x-upstream-https-proxy",
-];
+const PROXY_REQUEST_FIELDS: &[&str] =
+    &[TRACE_ID_HEADER, "x-smokescreen-role", UPSTREAM_PROXY_HEADER];
 
 /// Response fields starting with this are the proxy's own (`X-Smokescreen-Error`):
 /// an origin's must not pose as ours.
