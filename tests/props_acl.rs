@@ -93,6 +93,21 @@ proptest! {
     }
 
     #[test]
+    fn one_glob_matches_as_a_set_holding_only_it(
+        g in glob(),
+        host in name(5),
+        prefix in name(2),
+    ) {
+        let parsed = parse_glob(&g).expect("generated globs are valid");
+        let mut set = GlobSet::default();
+        set.insert(parsed.clone());
+        let suffix = g.trim_start_matches("*.");
+        for h in [host.clone(), suffix.to_string(), format!("{prefix}.{suffix}")] {
+            prop_assert_eq!(parsed.matches(&h), set.matches(&h), "{} on {}", g, h);
+        }
+    }
+
+    #[test]
     fn indexed_matching_agrees_with_linear_matching(
         globs in prop::collection::vec(glob(), 0..8),
         host in name(5),

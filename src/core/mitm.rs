@@ -11,7 +11,7 @@ use std::fmt;
 
 use std::sync::Arc;
 
-use super::acl::glob::{parse_glob, GlobSet};
+use super::acl::glob::{parse_glob, Glob};
 use super::acl::load::{texts, RawMitmDomain};
 use super::head::{Headers, RequestForm, RequestHead};
 use super::target::{AbsoluteUri, Target};
@@ -97,6 +97,8 @@ pub struct AddHeader {
 pub struct Interception {
     /// The `domain` as written (it is also one of the rule's allowed domains).
     pub domain: String,
+    /// `domain` parsed once at load: what it matches.
+    pub glob: Glob,
     /// In file order; names are unique (case-insensitively).
     pub add_headers: Vec<AddHeader>,
     pub detailed_http_logs: bool,
@@ -179,7 +181,7 @@ pub fn validate(
     detailed_http_logs: bool,
     full_headers: &[String],
 ) -> Result<Interception, MitmError> {
-    parse_glob(domain).map_err(|e| MitmError::BadDomain {
+    let glob = parse_glob(domain).map_err(|e| MitmError::BadDomain {
         domain: domain.to_owned(),
         error: e.to_string(),
     })?;
@@ -219,6 +221,7 @@ pub fn validate(
     }
     Ok(Interception {
         domain: domain.to_owned(),
+        glob,
         add_headers,
         detailed_http_logs,
         full_headers: full_headers
@@ -265,14 +268,7 @@ pub fn value_ok(value: &str) -> bool {
 /// (file order), as Smokescreen picks it.
 pub fn position<'a>(entries: impl Iterator<Item = &'a Interception>, host: &str) -> Option<usize> {
     let mut entries = entries;
-    entries.position(|e| match parse_glob(&e.domain) {
-        Ok(glob) => {
-            let mut set = GlobSet::default();
-            set.insert(glob);
-            set.matches(host)
-        }
-        Err(_) => false,
-    })
+    entries.position(|e| e.glob.matches(host))
 }
 
 /// Whether an inner request may go on: an origin-form request whose one

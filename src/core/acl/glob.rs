@@ -55,6 +55,19 @@ pub enum Glob {
     Below(String),
 }
 
+impl Glob {
+    /// Whether this one glob matches a canonical host, as a [`GlobSet`]
+    /// holding only it would (a `*.` glob never matches its own suffix).
+    pub fn matches(&self, host: &str) -> bool {
+        match self {
+            Glob::Exact(name) => host == name,
+            Glob::Below(suffix) => host
+                .strip_suffix(suffix.as_str())
+                .is_some_and(|rest| rest.len() > 1 && rest.ends_with('.')),
+        }
+    }
+}
+
 /// Check one ACL entry and return what it matches.
 pub fn parse_glob(entry: &str) -> Result<Glob, GlobError> {
     if entry.is_empty() {
