@@ -47,12 +47,12 @@ impl UpstreamProxyError {
         matches!(self, UpstreamProxyError::Timeout(..))
     }
 
-    /// The `io::Error` behind a failed dial, for the connect-error metrics.
-    pub fn io_error(&self) -> io::Error {
+    /// The connect-error metrics' cause of a failed dial.
+    pub fn failure(&self) -> ConnectFailure {
         match self {
-            UpstreamProxyError::Dial(_, e) => io::Error::new(e.kind(), e.to_string()),
-            UpstreamProxyError::Timeout(..) => io::ErrorKind::TimedOut.into(),
-            _ => io::ErrorKind::Other.into(),
+            UpstreamProxyError::Dial(_, e) => ConnectFailure::of(e),
+            UpstreamProxyError::Timeout(..) => ConnectFailure::Timeout,
+            _ => ConnectFailure::Unknown,
         }
     }
 }
@@ -215,10 +215,7 @@ fn refused(approved: Approved, e: &UpstreamProxyError) -> Box<Refusal> {
 }
 
 fn count(started: std::time::Instant, result: &Result<impl Sized, UpstreamProxyError>) {
-    let failure = result
-        .as_ref()
-        .err()
-        .map(|e| ConnectFailure::of(&e.io_error()));
+    let failure = result.as_ref().err().map(UpstreamProxyError::failure);
     metrics::get().dialled(started.elapsed(), failure);
 }
 
