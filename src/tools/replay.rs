@@ -14,7 +14,7 @@ use clap::{ArgMatches, Args};
 use crate::core::log_read::LoggedDecision;
 use crate::tools::logs::{for_each_decision, requests};
 use crate::tools::policy::{evaluate, load_matches, Loaded, Query};
-use crate::tools::suggest_acl::logged_host;
+use crate::tools::suggest_acl::logged_target;
 use crate::tools::{Env, ToolError};
 
 pub const USAGE: &str = "\
@@ -73,10 +73,7 @@ fn logged_address(d: &LoggedDecision<'_>) -> Option<IpAddr> {
 }
 
 fn query(d: &LoggedDecision<'_>) -> Option<Query> {
-    let host = logged_host(&d.requested_host)?;
-    let port = crate::core::target::parse_connect_target(&d.requested_host)
-        .map(|t| t.port)
-        .unwrap_or(80);
+    let (host, port) = logged_target(&d.requested_host)?;
     Some(Query {
         role: d.role.to_string(),
         host: host.acl_str().into_owned(),

@@ -101,9 +101,15 @@ impl Tally {
 /// The host of a logged `requested_host` (`host:port`, or a bare host for
 /// HTTP without a port), as the ACL matches it.
 pub fn logged_host(requested: &str) -> Option<Host> {
+    logged_target(requested).map(|(host, _)| host)
+}
+
+/// A logged `requested_host` as host and port: `host:port` (CONNECT), or a
+/// bare host (plain HTTP, port 80).
+pub fn logged_target(requested: &str) -> Option<(Host, u16)> {
     parse_connect_target(requested)
-        .map(|t| t.host)
-        .or_else(|_| normalise_host(requested))
+        .map(|t| (t.host, t.port))
+        .or_else(|_| normalise_host(requested).map(|h| (h, 80)))
         .ok()
 }
 
