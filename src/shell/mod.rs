@@ -168,11 +168,10 @@ pub fn start(config: Config) -> i32 {
         },
         None => None,
     };
-    // The server runs as a task on the executor; the main thread only parks
-    // (futures-lite's block_on, which does not drive the I/O reactor), so
-    // accepts and the reactor do not bounce between threads.
+    // The server runs as a task on a worker, whose loop also drives its
+    // sockets; the main thread only parks.
     let served = listener::bind(params.listen).and_then(|bound| {
-        futures_lite::future::block_on(runtime::spawn(async move {
+        runtime::block_on(runtime::spawn(async move {
             let mut params = params;
             if let Some(m) = &metrics_config {
                 params
@@ -182,6 +181,8 @@ pub fn start(config: Config) -> i32 {
             listener::run(bound, params).await
         }))
     });
+    // Workers buffer log lines per turn: write what is left before exiting.
+    runtime::block_on(runtime::flush_logs());
     if let Some(path) = stats_socket {
         let _ = std::fs::remove_file(path);
     }

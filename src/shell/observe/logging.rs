@@ -4,7 +4,6 @@
 //!
 //! A closed stderr never panics the proxy (femme does; see docs/dependencies.md).
 
-use std::io::Write as _;
 use std::sync::OnceLock;
 
 use crate::core::record::{Format, Level, LogLine};
@@ -54,9 +53,10 @@ pub fn emit(line: &LogLine<'_>) {
     }
     let mut text = line.render(format);
     text.push('\n');
-    // One write call per line so concurrent lines do not interleave; errors
-    // (closed pipe) are ignored rather than crashing the proxy.
-    let _ = std::io::stderr().lock().write_all(text.as_bytes());
+    // Whole lines only, so concurrent lines never interleave; on a worker
+    // they are written once per turn of its loop. Errors (closed pipe) are
+    // ignored rather than crashing the proxy.
+    crate::shell::runtime::write_log(text.as_bytes());
 }
 
 /// An operational line with no fields.

@@ -96,7 +96,7 @@ pub async fn run(listener: Listener, params: ServerParams) -> Result<(), StartEr
                 // value through several inlined layers, and a 4 KiB
                 // connection future copied at each made this frame 32 KiB
                 // (stack that stays resident) and cost a memcpy per layer.
-                task::spawn(Box::pin(async move {
+                task::spawn_spread(Box::pin(async move {
                     connection::serve(shared, stream, peer).await;
                     open.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
                     drop(guard);

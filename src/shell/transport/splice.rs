@@ -18,6 +18,7 @@ use rustix::pipe::{
     fcntl_getpipe_size, fcntl_setpipe_size, pipe_with, splice, PipeFlags, SpliceFlags,
 };
 
+use crate::shell::runtime::Direction;
 use crate::shell::transport::budget::Budget;
 use crate::shell::transport::net::Tcp;
 
@@ -80,7 +81,17 @@ pub async fn relay(
         budget.spend().await;
         // Fill the pipe from the socket as far as it goes without blocking.
         while !eof {
-            match splice(from, None, &pipe.write, None, CHUNK, flags) {
+            // With the pipe empty, "would block" means the socket is
+            // drained and the engine may mark it so; with bytes held it may
+            // mean the pipe is full, which says nothing about the socket.
+            let moved = if held == 0 {
+                from.try_io(Direction::Read, |s| {
+                    Ok(splice(s, None, &pipe.write, None, CHUNK, flags)?)
+                })
+            } else {
+                splice(from, None, &pipe.write, None, CHUNK, flags).map_err(io::Error::from)
+            };
+            match moved {
                 Ok(0) => eof = true,
                 Ok(n) => held += n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
@@ -92,12 +103,14 @@ pub async fn relay(
                     from.readable().await.map_err(Fault::Read)?;
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(Fault::Read(e.into())),
+                Err(e) => return Err(Fault::Read(e)),
             }
         }
         // Drain the pipe into the other socket.
         while held > 0 {
-            match splice(&pipe.read, None, to, None, held, flags) {
+            match to.try_io(Direction::Write, |s| {
+                Ok(splice(&pipe.read, None, s, None, held, flags)?)
+            }) {
                 Ok(0) => {
                     return Err(Fault::Write(io::Error::new(
                         io::ErrorKind::WriteZero,
@@ -112,7 +125,7 @@ pub async fn relay(
                     to.writable().await.map_err(Fault::Write)?;
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(Fault::Write(e.into())),
+                Err(e) => return Err(Fault::Write(e)),
             }
         }
         if eof {

@@ -12,7 +12,7 @@
 //! pool buffer continues with [`splice`](crate::shell::transport::splice), in the
 //! kernel, until its EOF.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::shell::runtime::{self, ReadExt as _, WriteExt as _};
@@ -184,12 +184,13 @@ pub async fn run<C: Endpoint>(
             }
             r
         };
+        let one_done = AtomicBool::new(false);
         let up = async {
-            let flow = Flow::new(Side::Client, bytes_out, spliced, activity);
+            let flow = Flow::new(Side::Client, bytes_out, spliced, activity, &one_done);
             fail_both(pump(pool, &client, &upstream, &flow).await)
         };
         let down = async {
-            let flow = Flow::new(Side::Destination, bytes_in, spliced, activity);
+            let flow = Flow::new(Side::Destination, bytes_in, spliced, activity, &one_done);
             fail_both(pump(pool, &upstream, &client, &flow).await)
         };
         match future::zip(up, down).await {
@@ -273,6 +274,8 @@ struct Flow<'a> {
     moved: &'a AtomicU64,
     spliced: &'a AtomicU64,
     activity: &'a Activity,
+    /// Set by the first direction to pass its EOF on.
+    one_done: &'a AtomicBool,
 }
 
 impl<'a> Flow<'a> {
@@ -281,12 +284,26 @@ impl<'a> Flow<'a> {
         moved: &'a AtomicU64,
         spliced: &'a AtomicU64,
         activity: &'a Activity,
+        one_done: &'a AtomicBool,
     ) -> Self {
         Flow {
             side,
             moved,
             spliced,
             activity,
+            one_done,
+        }
+    }
+
+    /// This direction read its source's EOF: half-close the sink. When the
+    /// other direction already ended, the sink's own EOF was read and the
+    /// tunnel is about to close both sockets, whose close sends the FIN
+    /// of a plain TCP sink anyway (one `shutdown` fewer per tunnel); a TLS
+    /// sink still gets its close_notify.
+    async fn pass_eof<T: Endpoint + ?Sized>(&self, to: &T) {
+        let last = self.one_done.swap(true, Ordering::AcqRel);
+        if !(last && to.waitable().is_some()) {
+            close_write(to).await;
         }
     }
 
@@ -342,7 +359,7 @@ async fn pump<F: Endpoint, T: Endpoint>(
             };
             if n == 0 {
                 // Half-close: the peer finished sending; tell the other side, keep the reverse open.
-                close_write(to).await;
+                flow.pass_eof(to).await;
                 return Ok(());
             }
             let chunk = buf.get(..n).unwrap_or_default();
@@ -373,7 +390,7 @@ async fn splice_rest(
 ) -> Result<(), TunnelError> {
     match splice::relay(pipe, from, to, |n| flow.delivered(n, true)).await {
         Ok(()) => {
-            close_write(to).await;
+            flow.pass_eof(to).await;
             Ok(())
         }
         Err(Fault::Read(e)) => Err(flow.read_err(e)),

@@ -1,0 +1,83 @@
+//! Deadlines kept by the engine that runs the task: an ordered map the loop
+//! reads for its wait timeout, so arming or cancelling one is a map insert
+//! or removal under an uncontended lock, never a syscall (async-io writes
+//! its eventfd for every timer it arms). A deadline only wakes when it has
+//! passed; the loop waits in whole milliseconds, rounded up.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use super::engine::{self, lock, Engine};
+
+/// A future that completes at `at`.
+pub struct Sleep {
+    at: Instant,
+    armed: Option<(Arc<Engine>, u64)>,
+}
+
+impl Sleep {
+    pub fn until(at: Instant) -> Sleep {
+        Sleep { at, armed: None }
+    }
+
+    pub fn after(limit: Duration) -> Sleep {
+        let now = Instant::now();
+        Sleep::until(
+            now.checked_add(limit)
+                .unwrap_or(now + Duration::from_secs(86_400 * 365)),
+        )
+    }
+
+    fn disarm(&mut self) {
+        if let Some((engine, id)) = self.armed.take() {
+            lock(&engine.timers).map.remove(&(self.at, id));
+        }
+    }
+}
+
+impl Future for Sleep {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if Instant::now() >= self.at {
+            self.disarm();
+            return Poll::Ready(());
+        }
+        let at = self.at;
+        match &self.armed {
+            Some((engine, id)) => {
+                let mut timers = lock(&engine.timers);
+                if let Some(w) = timers.map.get_mut(&(at, *id)) {
+                    if !w.will_wake(cx.waker()) {
+                        *w = cx.waker().clone();
+                    }
+                } else {
+                    // Fired meanwhile (the loop found it due): arm again.
+                    let id = timers.insert(at, cx.waker().clone());
+                    drop(timers);
+                    let engine = Arc::clone(engine);
+                    self.armed = Some((engine, id));
+                }
+            }
+            None => {
+                let engine = engine::home();
+                let id = lock(&engine.timers).insert(at, cx.waker().clone());
+                if !engine.is_current() {
+                    // The loop may be asleep with a later timeout.
+                    engine.notify();
+                }
+                self.armed = Some((Arc::clone(engine), id));
+            }
+        }
+        Poll::Pending
+    }
+}
+
+impl Drop for Sleep {
+    fn drop(&mut self) {
+        self.disarm();
+    }
+}
