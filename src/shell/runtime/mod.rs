@@ -162,3 +162,6 @@ where
     let mut reader = reader;
     async_std::io::copy(&mut reader, &mut async_std::io::sink()).await
 }
+
+#[cfg(test)]
+mod tests;
