@@ -76,6 +76,10 @@ fn warm_up(proxy: &mut Proxy, ok: &Origin, echo: &Origin) {
         String::from_utf8_lossy(&got)
     );
     proxy.wait_msg("CANONICAL-PROXY-CN-CLOSE", 1);
+    // Both decision lines too: lines of connections served by different
+    // workers may be written in either order (each worker writes its lines
+    // once per turn of its loop), so the GET's may come after the tunnel's.
+    proxy.wait_msg("CANONICAL-PROXY-DECISION", 2);
 }
 
 fn next_decision(proxy: &mut Proxy) -> std::collections::HashMap<String, String> {
@@ -332,7 +336,7 @@ fn dns_that_never_answers_times_out_and_leaks_nothing() {
     ]);
     let pid = proxy.child.id();
     warm_up(&mut proxy, &ok, &echo);
-    // One system lookup (answered from /etc/hosts) starts async-std's
+    // One system lookup (answered from /etc/hosts) starts the
     // blocking pool, whose idle threads are kept for reuse (up to 500): the
     // baseline includes that thread, and the timed-out lookup must give it back.
     let mut s = connect(&proxy);
@@ -344,7 +348,7 @@ fn dns_that_never_answers_times_out_and_leaks_nothing() {
     .unwrap();
     assert_eq!(status_of(&read_all(&mut s)), Some(403));
     assert!(next_decision(&mut proxy)["error"].contains("(127.0.0.1)"));
-    let base = Baseline::take(pid);
+    let base = Baseline::take_when_blocking_pool_idle(pid);
     let mut s = connect(&proxy);
     write!(
         s,

@@ -8,7 +8,7 @@
 
 use std::borrow::Cow;
 use std::fmt::{self, Write as _};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use crate::core::time::Timestamp;
 
@@ -49,6 +49,12 @@ pub enum Value<'a> {
     Bool(bool),
     /// Seconds and other measurements; printed like Go's `%v`.
     Float(f64),
+    /// An instant, printed as Go's `time.Time.String()` (`start_time`).
+    Time(Timestamp),
+    /// An address, printed as Go prints it (`src_host`, `dst_ip`).
+    Ip(IpAddr),
+    /// `ip:port` (`[ip]:port` for IPv6), as Go's `net.Addr.String()`.
+    Addr(SocketAddr),
 }
 
 impl Value<'_> {
@@ -60,6 +66,9 @@ impl Value<'_> {
             Value::UInt(u) => u.to_string(),
             Value::Bool(b) => b.to_string(),
             Value::Float(x) => go_float(*x),
+            Value::Time(t) => t.go_string(),
+            Value::Ip(ip) => ip.to_string(),
+            Value::Addr(a) => a.to_string(),
         }
     }
 
@@ -72,6 +81,9 @@ impl Value<'_> {
             Value::Float(x) => serde_json::Number::from_f64(*x)
                 .map(serde_json::Value::Number)
                 .unwrap_or_else(|| serde_json::Value::from(go_float(*x))),
+            Value::Time(_) | Value::Ip(_) | Value::Addr(_) => {
+                serde_json::Value::from(self.to_text())
+            }
         }
     }
 }
@@ -106,6 +118,21 @@ impl From<f64> for Value<'_> {
         Value::Float(x)
     }
 }
+impl From<Timestamp> for Value<'_> {
+    fn from(t: Timestamp) -> Self {
+        Value::Time(t)
+    }
+}
+impl From<IpAddr> for Value<'_> {
+    fn from(ip: IpAddr) -> Self {
+        Value::Ip(ip)
+    }
+}
+impl From<SocketAddr> for Value<'_> {
+    fn from(a: SocketAddr) -> Self {
+        Value::Addr(a)
+    }
+}
 
 /// One log line: level, message and fields (rendered sorted by key).
 #[derive(Clone, Debug, PartialEq)]
@@ -132,28 +159,38 @@ impl<'a> LogLine<'a> {
         self
     }
 
-    fn sorted_fields(&self) -> Vec<&(&'static str, Value<'a>)> {
-        let mut fields: Vec<_> = self.fields.iter().collect();
-        fields.sort_by(|a, b| a.0.cmp(b.0));
-        fields
-    }
-
     /// logrus TextFormatter output (without colours): `time="…" level=info msg=… k=v …`.
     pub fn render_text(&self) -> String {
         let mut out = String::with_capacity(512);
-        out.push_str("time=");
-        push_text_value(&mut out, &self.time.rfc3339_seconds());
+        self.render_text_into(&mut out);
+        out
+    }
+
+    /// [`render_text`](Self::render_text), appended to `out` (the log sink
+    /// reuses one buffer per thread).
+    pub fn render_text_into(&self, out: &mut String) {
+        // The RFC 3339 spelling has `:`, so logrus quotes it; nothing in it
+        // needs escaping.
+        out.push_str("time=\"");
+        self.time.push_rfc3339_seconds(out);
+        out.push('"');
         out.push_str(" level=");
         out.push_str(self.level.as_str());
         out.push_str(" msg=");
-        push_text_value(&mut out, &self.msg);
-        for (key, value) in self.sorted_fields() {
-            out.push(' ');
-            out.push_str(key);
-            out.push('=');
-            push_text_field(&mut out, value);
+        push_text_value(out, &self.msg);
+        // The record builders add fields in key order; anything else is
+        // sorted here (logrus sorts keys).
+        if self.fields.is_sorted_by(|a, b| a.0 <= b.0) {
+            for (key, value) in &self.fields {
+                push_text_pair(out, key, value);
+            }
+        } else {
+            let mut fields: Vec<_> = self.fields.iter().collect();
+            fields.sort_by(|a, b| a.0.cmp(b.0));
+            for (key, value) in fields {
+                push_text_pair(out, key, value);
+            }
         }
-        out
     }
 
     /// One JSON object, keys sorted, `time` with nanoseconds.
@@ -179,6 +216,14 @@ impl<'a> LogLine<'a> {
             Format::Json => self.render_json(),
         }
     }
+
+    /// [`render`](Self::render), appended to `out`.
+    pub fn render_into(&self, format: Format, out: &mut String) {
+        match format {
+            Format::Text => self.render_text_into(out),
+            Format::Json => out.push_str(&self.render_json()),
+        }
+    }
 }
 
 /// Log output format.
@@ -196,23 +241,89 @@ fn push_text_field(out: &mut String, value: &Value<'_>) {
     match value {
         Value::Str(s) => push_text_value(out, s),
         Value::Int(i) => {
-            let _ = write!(out, "{i}");
+            if *i < 0 {
+                out.push('-');
+            }
+            push_u64(out, i.unsigned_abs());
         }
-        Value::UInt(u) => {
-            let _ = write!(out, "{u}");
-        }
+        Value::UInt(u) => push_u64(out, *u),
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
         // `-Inf`, `1e-05`, `+Inf`: all bare characters, but go through the rule anyway.
         Value::Float(x) => push_text_value(out, &go_float(*x)),
+        // Always has spaces: quoted, and has nothing else to escape.
+        Value::Time(t) => {
+            out.push('"');
+            t.push_go_string(out);
+            out.push('"');
+        }
+        Value::Ip(IpAddr::V4(ip)) => push_ipv4(out, *ip),
+        // `ip:port` has a `:`, so logrus quotes it; nothing in it needs escaping.
+        Value::Addr(SocketAddr::V4(a)) => {
+            out.push('"');
+            push_ipv4(out, *a.ip());
+            out.push(':');
+            push_u64(out, u64::from(a.port()));
+            out.push('"');
+        }
+        // IPv6 spellings contain `:`, so they are quoted; rare enough to
+        // go through the general path.
+        Value::Ip(_) | Value::Addr(_) => push_text_value(out, &value.to_text()),
     }
 }
+
+fn push_text_pair(out: &mut String, key: &str, value: &Value<'_>) {
+    out.push(' ');
+    out.push_str(key);
+    out.push('=');
+    push_text_field(out, value);
+}
+
+/// `n` in decimal, without going through `fmt`.
+fn push_u64(out: &mut String, n: u64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    let mut n = n;
+    loop {
+        i -= 1;
+        if let Some(slot) = buf.get_mut(i) {
+            *slot = b'0' + (n % 10) as u8;
+        }
+        n /= 10;
+        if n == 0 || i == 0 {
+            break;
+        }
+    }
+    for &b in buf.get(i..).unwrap_or_default() {
+        out.push(char::from(b));
+    }
+}
+
+fn push_ipv4(out: &mut String, ip: std::net::Ipv4Addr) {
+    for (i, octet) in ip.octets().iter().enumerate() {
+        if i > 0 {
+            out.push('.');
+        }
+        push_u64(out, u64::from(*octet));
+    }
+}
+
+/// The characters logrus prints bare: `A-Za-z0-9-._/@^+`.
+const BARE: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut c = 0;
+    while c < 256 {
+        let b = c as u8;
+        table[c] = b.is_ascii_alphanumeric()
+            || matches!(b, b'-' | b'.' | b'_' | b'/' | b'@' | b'^' | b'+');
+        c += 1;
+    }
+    table
+};
 
 /// logrus's rule: bare if every char is in `A-Za-z0-9-._/@^+` (or empty), else Go `%q`.
 fn push_text_value(out: &mut String, value: &str) {
     // All the bare characters are ASCII, so a byte test decides.
-    let bare = value.bytes().all(|c| {
-        c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'/' | b'@' | b'^' | b'+')
-    });
+    let bare = value.bytes().all(|c| BARE[usize::from(c)]);
     if bare {
         out.push_str(value);
     } else {
@@ -382,41 +493,22 @@ impl DecisionRecord {
         let mut line = LogLine::new(now, self.level, DECISION_MSG);
         // Up to 23 fields: one allocation instead of five regrowths.
         line.fields.reserve(23);
+        // Pushed in key order, so rendering needs no sort.
         line = line
             .with("allow", self.allow)
             .with("content_length", self.content_length)
-            .with("decision_reason", self.decision_reason.as_str())
-            .with("enforce_would_deny", self.enforce_would_deny)
-            .with("id", self.id.as_str())
-            .with("project", self.project.as_str())
-            .with("proxy_type", self.proxy_type.as_str())
-            .with("requested_host", self.requested_host.as_str())
-            .with("role", self.role.as_str())
-            .with("source_addr", src.to_string())
-            .with("src_host", src.ip().to_string())
-            .with("src_host_common_name", self.client.common_name.as_str())
-            .with(
-                "src_host_organization_unit",
-                self.client.organization_unit.as_str(),
-            )
-            .with("src_port", src.port())
-            .with("start_time", self.start_time.go_string())
-            .with("trace_id", self.trace_id.as_str());
+            .with("decision_reason", self.decision_reason.as_str());
         if let Some(dst) = self.dst {
-            line = line
-                .with("dst_ip", dst.ip().to_string())
-                .with("dst_port", dst.port());
+            line = line.with("dst_ip", dst.ip()).with("dst_port", dst.port());
         }
+        line = line.with("enforce_would_deny", self.enforce_would_deny);
         if let Some(err) = &self.error {
             line = line.with("error", err.as_str());
         }
-        if let Some(code) = self.status_code {
-            line = line.with("status_code", code);
-        }
-        if let Some(proxy) = &self.upstream_proxy {
-            // Our addition: which parent proxy carried the request.
-            line = line.with("upstream_proxy", proxy.as_str());
-        }
+        line = line
+            .with("id", self.id.as_str())
+            .with("project", self.project.as_str())
+            .with("proxy_type", self.proxy_type.as_str());
         // Only when it adds to `error`: a mixed answer, or several refused addresses.
         if !self.rejected.is_empty() && (self.dst.is_some() || self.rejected.len() > 1) {
             // Our addition: every refused answer, so a mixed DNS answer is visible.
@@ -426,6 +518,26 @@ impl DecisionRecord {
                 .map(|(ip, rule)| format!("{ip} ({rule})"))
                 .collect();
             line = line.with("rejected_addrs", list.join(", "));
+        }
+        line = line
+            .with("requested_host", self.requested_host.as_str())
+            .with("role", self.role.as_str())
+            .with("source_addr", src)
+            .with("src_host", src.ip())
+            .with("src_host_common_name", self.client.common_name.as_str())
+            .with(
+                "src_host_organization_unit",
+                self.client.organization_unit.as_str(),
+            )
+            .with("src_port", src.port())
+            .with("start_time", self.start_time);
+        if let Some(code) = self.status_code {
+            line = line.with("status_code", code);
+        }
+        line = line.with("trace_id", self.trace_id.as_str());
+        if let Some(proxy) = &self.upstream_proxy {
+            // Our addition: which parent proxy carried the request.
+            line = line.with("upstream_proxy", proxy.as_str());
         }
         line
     }
@@ -460,18 +572,18 @@ impl CloseRecord {
         LogLine::new(now, Level::Info, CLOSE_MSG)
             .with("bytes_in", self.bytes_in)
             .with("bytes_out", self.bytes_out)
-            .with("dst_ip", self.dst.ip().to_string())
+            .with("dst_ip", self.dst.ip())
             .with("dst_port", self.dst.port())
             .with("duration", self.duration_secs)
-            .with("end_time", self.end_time.go_string())
+            .with("end_time", self.end_time)
             .with("error", self.error.as_str())
             .with("id", self.id.as_str())
-            .with("last_activity", self.last_activity.go_string())
+            .with("last_activity", self.last_activity)
             .with("proxy_type", self.proxy_type.as_str())
             .with("requested_host", self.requested_host.as_str())
             .with("role", self.role.as_str())
-            .with("source_addr", self.source.to_string())
-            .with("start_time", self.start_time.go_string())
+            .with("source_addr", self.source)
+            .with("start_time", self.start_time)
             .with("trace_id", self.trace_id.as_str())
     }
 }
@@ -525,6 +637,56 @@ mod tests {
     }
 
     const KEYS: [&str; 6] = ["a", "error", "id", "requested_host", "trace_id", "zz"];
+
+    #[test]
+    fn fields_added_out_of_order_render_sorted() {
+        let t = Timestamp::new(0, 0);
+        let sorted = LogLine::new(t, Level::Info, "m")
+            .with("a", 1u64)
+            .with("b", "x")
+            .with("c", true);
+        let unsorted = LogLine::new(t, Level::Info, "m")
+            .with("c", true)
+            .with("a", 1u64)
+            .with("b", "x");
+        assert_eq!(unsorted.render_text(), sorted.render_text());
+        assert!(sorted.render_text().ends_with(" a=1 b=x c=true"));
+    }
+
+    fn arb_ip() -> impl Strategy<Value = IpAddr> {
+        prop_oneof![
+            any::<[u8; 4]>().prop_map(IpAddr::from),
+            any::<[u16; 8]>().prop_map(IpAddr::from),
+        ]
+    }
+
+    proptest! {
+        /// The typed values (rendered without an intermediate string) read
+        /// exactly as their text would: what the lines said before.
+        #[test]
+        fn typed_values_render_as_their_text(
+            ip in arb_ip(),
+            port in any::<u16>(),
+            n in any::<i64>(),
+            secs in -100_000_000_000i64..100_000_000_000, nanos in 0u32..1_000_000_000,
+        ) {
+            let t = Timestamp::new(0, 0);
+            let at = Timestamp::new(secs, nanos);
+            let addr = SocketAddr::new(ip, port);
+            let typed = LogLine::new(t, Level::Info, "m")
+                .with("a", addr)
+                .with("b", ip)
+                .with("c", at)
+                .with("d", Value::Int(n));
+            let text = LogLine::new(t, Level::Info, "m")
+                .with("a", addr.to_string())
+                .with("b", ip.to_string())
+                .with("c", at.go_string())
+                .with("d", n.to_string());
+            prop_assert_eq!(typed.render_text(), text.render_text());
+            prop_assert_eq!(typed.render_json(), text.render_json().replace(&format!("\"d\":\"{n}\""), &format!("\"d\":{n}")));
+        }
+    }
 
     proptest! {
         #[test]

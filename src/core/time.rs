@@ -37,8 +37,36 @@ impl Timestamp {
 
     /// `2021-01-13T11:35:13Z`: logrus's default `time=` format (RFC 3339, seconds).
     pub fn rfc3339_seconds(self) -> String {
+        let mut out = String::with_capacity(20);
+        self.push_rfc3339_seconds(&mut out);
+        out
+    }
+
+    /// [`rfc3339_seconds`](Self::rfc3339_seconds), appended to `out`
+    /// (digits written directly: a log line's hot path).
+    pub fn push_rfc3339_seconds(self, out: &mut String) {
+        self.push_civil(out, 'T');
+        out.push('Z');
+    }
+
+    /// `YYYY-MM-DD<sep>hh:mm:ss`.
+    fn push_civil(self, out: &mut String, sep: char) {
         let (y, mo, d, h, mi, s) = self.civil();
-        format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z")
+        if (0..=9999).contains(&y) {
+            push_digits(out, y as u32, 4);
+        } else {
+            let _ = write!(out, "{y:04}");
+        }
+        out.push('-');
+        push_digits(out, mo, 2);
+        out.push('-');
+        push_digits(out, d, 2);
+        out.push(sep);
+        push_digits(out, h, 2);
+        out.push(':');
+        push_digits(out, mi, 2);
+        out.push(':');
+        push_digits(out, s, 2);
     }
 
     /// `2021-01-13T11:35:13.865538649Z`: RFC 3339 with nanoseconds, for JSON logs.
@@ -54,14 +82,25 @@ impl Timestamp {
     /// for a UTC time, as Smokescreen logs `start_time`. Trailing zeros of the
     /// fraction are dropped, and a whole second has no fraction at all.
     pub fn go_string(self) -> String {
-        let (y, mo, d, h, mi, s) = self.civil();
-        let mut out = format!("{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02}");
+        let mut out = String::with_capacity(40);
+        self.push_go_string(&mut out);
+        out
+    }
+
+    /// [`go_string`](Self::go_string), appended to `out`.
+    pub fn push_go_string(self, out: &mut String) {
+        self.push_civil(out, ' ');
         if self.nanos != 0 {
-            let frac = format!("{:09}", self.nanos);
-            let _ = write!(out, ".{}", frac.trim_end_matches('0'));
+            let mut nanos = self.nanos;
+            let mut width = 9;
+            while nanos % 10 == 0 {
+                nanos /= 10;
+                width -= 1;
+            }
+            out.push('.');
+            push_digits(out, nanos, width);
         }
         out.push_str(" +0000 UTC");
-        out
     }
 
     /// (year, month, day) in the proleptic Gregorian calendar (UTC).
@@ -93,6 +132,26 @@ impl Timestamp {
     }
 }
 
+/// `n` in decimal, zero-padded to `width` digits (wider if it needs more).
+fn push_digits(out: &mut String, n: u32, width: usize) {
+    let mut buf = [b'0'; 10];
+    let mut n = n;
+    let mut i = buf.len();
+    while n > 0 || buf.len() - i < width {
+        i -= 1;
+        if let Some(slot) = buf.get_mut(i) {
+            *slot = b'0' + (n % 10) as u8;
+        }
+        n /= 10;
+        if i == 0 {
+            break;
+        }
+    }
+    for &b in buf.get(i..).unwrap_or_default() {
+        out.push(char::from(b));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -104,6 +163,29 @@ mod tests {
         assert_eq!(t.rfc3339_seconds(), "2021-01-13T11:35:13Z");
         assert_eq!(t.go_string(), "2021-01-13 11:35:13.865538649 +0000 UTC");
         assert_eq!(t.rfc3339_nanos(), "2021-01-13T11:35:13.865538649Z");
+    }
+
+    proptest::proptest! {
+        /// The digit writers say what `format!` said before them.
+        #[test]
+        fn spellings_match_the_formatted_reference(
+            secs in -100_000_000_000i64..300_000_000_000, nanos in 0u32..1_000_000_000,
+        ) {
+            let t = Timestamp::new(secs, nanos);
+            let (y, mo, d, h, mi, s) = t.civil();
+            let mut go = format!("{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02}");
+            if nanos != 0 {
+                let frac = format!("{nanos:09}");
+                go.push('.');
+                go.push_str(frac.trim_end_matches('0'));
+            }
+            go.push_str(" +0000 UTC");
+            proptest::prop_assert_eq!(t.go_string(), go);
+            proptest::prop_assert_eq!(
+                t.rfc3339_seconds(),
+                format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z")
+            );
+        }
     }
 
     #[test]

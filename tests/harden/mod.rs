@@ -80,6 +80,25 @@ pub struct Baseline {
 }
 
 impl Baseline {
+    /// [`take`](Self::take) once every thread of the blocking pool is idle
+    /// (waiting on its futex): a pool thread that has just delivered a
+    /// result but not yet marked itself idle makes the pool start another
+    /// thread for the next job, which the pool then keeps.
+    pub fn take_when_blocking_pool_idle(pid: u32) -> Baseline {
+        wait_for("blocking pool idle", Duration::from_secs(10), || {
+            let busy: Vec<String> = thread_names(pid)
+                .into_iter()
+                .filter(|t| t.starts_with("blocking-") && !t.contains(":futex"))
+                .collect();
+            if busy.is_empty() {
+                Ok(())
+            } else {
+                Err(format!("busy: {busy:?}"))
+            }
+        });
+        Baseline::take(pid)
+    }
+
     pub fn take(pid: u32) -> Baseline {
         Baseline {
             fds: fd_count(pid),

@@ -74,29 +74,53 @@ impl HeadScanner {
         if !self.leading_done && !self.skip_leading_empty_lines(buf, limits)? {
             return Ok(None);
         }
-        let from = self.pos;
-        for (i, &b) in buf.iter().enumerate().skip(from) {
-            self.examined += 1;
-            // A CR must be followed by LF (checked when the next byte is here).
-            if self.prev == Some(b'\r') && b != b'\n' {
-                return Err(HeadError::BareCr);
+        let max = limits.max_head_bytes;
+        let mut i = self.pos;
+        while i < buf.len() {
+            if self.prev == Some(b'\r') {
+                // A CR must be followed by LF.
+                self.examined += 1;
+                if buf.get(i) != Some(&b'\n') {
+                    return Err(HeadError::BareCr);
+                }
+                if i >= max {
+                    return Err(HeadError::HeadTooLarge);
+                }
+                if let Some(scan) = self.line_ended(buf, i, limits)? {
+                    return Ok(Some(scan));
+                }
+                self.prev = Some(b'\n');
+                i += 1;
+                continue;
             }
-            if i >= limits.max_head_bytes {
+            // Every byte up to the next CR, LF or NUL is plain: jump there
+            // (SIMD search) instead of testing each one.
+            let rest = buf.get(i..).unwrap_or_default();
+            let next = memchr::memchr3(b'\r', b'\n', 0, rest).map(|k| i + k);
+            let stop = next.unwrap_or(buf.len());
+            if stop > i {
+                if max < stop {
+                    // The first plain byte at or past the limit.
+                    self.examined += max.max(i) - i + 1;
+                    return Err(HeadError::HeadTooLarge);
+                }
+                self.examined += stop - i;
+                self.prev = buf.get(stop - 1).copied();
+            }
+            let Some(j) = next else {
+                break;
+            };
+            self.examined += 1;
+            if j >= max {
                 return Err(HeadError::HeadTooLarge);
             }
-            match b {
-                0 => return Err(HeadError::Nul),
-                b'\n' => {
-                    if self.prev != Some(b'\r') {
-                        return Err(HeadError::BareLf);
-                    }
-                    if let Some(scan) = self.line_ended(buf, i, limits)? {
-                        return Ok(Some(scan));
-                    }
-                }
-                _ => {}
+            match buf.get(j) {
+                Some(0) => return Err(HeadError::Nul),
+                // Not after a CR: that case is handled at the loop's top.
+                Some(b'\n') => return Err(HeadError::BareLf),
+                _ => self.prev = Some(b'\r'),
             }
-            self.prev = Some(b);
+            i = j + 1;
         }
         self.pos = buf.len();
         // Reached only without an end of head, e.g. after a flood of empty lines.
@@ -175,5 +199,80 @@ impl HeadScanner {
         }
         self.line_start = i + 1;
         Ok(None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// The byte-at-a-time scan this module used before the SIMD jump: the
+    /// reference the property below holds the scanner to.
+    fn reference(
+        scanner: &mut HeadScanner,
+        buf: &[u8],
+        limits: &HeadLimits,
+    ) -> Result<Option<Scan>, HeadError> {
+        if !scanner.leading_done && !scanner.skip_leading_empty_lines(buf, limits)? {
+            return Ok(None);
+        }
+        let from = scanner.pos;
+        for (i, &b) in buf.iter().enumerate().skip(from) {
+            scanner.examined += 1;
+            if scanner.prev == Some(b'\r') && b != b'\n' {
+                return Err(HeadError::BareCr);
+            }
+            if i >= limits.max_head_bytes {
+                return Err(HeadError::HeadTooLarge);
+            }
+            match b {
+                0 => return Err(HeadError::Nul),
+                b'\n' => {
+                    if scanner.prev != Some(b'\r') {
+                        return Err(HeadError::BareLf);
+                    }
+                    if let Some(scan) = scanner.line_ended(buf, i, limits)? {
+                        return Ok(Some(scan));
+                    }
+                }
+                _ => {}
+            }
+            scanner.prev = Some(b);
+        }
+        scanner.pos = buf.len();
+        if buf.len() > limits.max_head_bytes {
+            return Err(HeadError::HeadTooLarge);
+        }
+        Ok(None)
+    }
+
+    proptest! {
+        /// Same verdict, same head, same bytes examined, for any bytes cut
+        /// into any reads, under any limit.
+        #[test]
+        fn the_jumping_scan_matches_the_bytewise_one(
+            text in "(\r\n){0,2}(GET|HTTP/1\\.1|CONNECT) [ -~]{0,12}( HTTP/1\\.[01]| 200 OK)?(\r?\n?[ -~\t\x00]{0,12}){0,5}(\r\n)?\r?\n?(\r\n)?",
+            cuts in prop::collection::vec(1usize..9, 1..40),
+            max_head_bytes in 1usize..90,
+            response in any::<bool>(),
+        ) {
+            let kind = if response { Kind::Response } else { Kind::Request };
+            let limits = HeadLimits { max_head_bytes, ..HeadLimits::default() };
+            let bytes = text.as_bytes();
+            let (mut fast, mut slow) = (HeadScanner::new(kind), HeadScanner::new(kind));
+            let mut end = 0;
+            for step in cuts.iter().cycle() {
+                end = (end + step).min(bytes.len());
+                let prefix = &bytes[..end];
+                let a = fast.scan(prefix, &limits);
+                let b = reference(&mut slow, prefix, &limits);
+                prop_assert_eq!(&a, &b);
+                prop_assert_eq!(fast.examined(), slow.examined());
+                if !matches!(a, Ok(None)) || end == bytes.len() {
+                    break;
+                }
+            }
+        }
     }
 }

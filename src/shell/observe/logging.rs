@@ -16,6 +16,10 @@ struct Sink {
 
 static SINK: OnceLock<Sink> = OnceLock::new();
 
+thread_local! {
+    static RENDERED: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+}
+
 /// Install the sink (first call wins) and the `log` facade.
 pub fn init(format: Format, filter: log::LevelFilter) {
     let min = match filter {
@@ -51,12 +55,27 @@ pub fn emit(line: &LogLine<'_>) {
     if line.level < min {
         return;
     }
-    let mut text = line.render(format);
-    text.push('\n');
+    // Rendered into one reused buffer per thread (no allocation per line).
     // Whole lines only, so concurrent lines never interleave; on a worker
     // they are written once per turn of its loop. Errors (closed pipe) are
     // ignored rather than crashing the proxy.
-    crate::shell::runtime::write_log(text.as_bytes());
+    RENDERED.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut text) => {
+            text.clear();
+            line.render_into(format, &mut text);
+            text.push('\n');
+            crate::shell::runtime::write_log(text.as_bytes());
+            if text.capacity() > 64 * 1024 {
+                *text = String::new();
+            }
+        }
+        // Only if rendering itself logged (it does not): a fresh buffer.
+        Err(_) => {
+            let mut text = line.render(format);
+            text.push('\n');
+            crate::shell::runtime::write_log(text.as_bytes());
+        }
+    });
 }
 
 /// An operational line with no fields.
