@@ -293,9 +293,7 @@ fn push_u64(out: &mut String, n: u64) {
             break;
         }
     }
-    for &b in buf.get(i..).unwrap_or_default() {
-        out.push(char::from(b));
-    }
+    out.push_str(std::str::from_utf8(buf.get(i..).unwrap_or_default()).unwrap_or_default());
 }
 
 fn push_ipv4(out: &mut String, ip: std::net::Ipv4Addr) {
@@ -334,7 +332,15 @@ fn push_text_value(out: &mut String, value: &str) {
 /// Go's `strconv.Quote`, with a conservative notion of printable.
 fn push_go_quoted(out: &mut String, value: &str) {
     out.push('"');
-    for c in value.chars() {
+    // Printable ASCII other than `"` and `\\` is copied as it is: take the
+    // longest such prefix in one go (most values are all of it).
+    let plain = value
+        .bytes()
+        .position(|b| !(b' '..=b'~').contains(&b) || b == b'"' || b == b'\\')
+        .unwrap_or(value.len());
+    let (head, rest) = value.split_at(plain);
+    out.push_str(head);
+    for c in rest.chars() {
         match c {
             '"' => out.push_str("\\\""),
             '\\' => out.push_str("\\\\"),

@@ -147,9 +147,7 @@ fn push_digits(out: &mut String, n: u32, width: usize) {
             break;
         }
     }
-    for &b in buf.get(i..).unwrap_or_default() {
-        out.push(char::from(b));
-    }
+    out.push_str(std::str::from_utf8(buf.get(i..).unwrap_or_default()).unwrap_or_default());
 }
 
 #[cfg(test)]

@@ -332,35 +332,25 @@ async fn decide(
     first: Result<Pending, Box<Refusal>>,
     started: Instant,
 ) -> Result<Approved, Box<Refusal>> {
-    // Boxed: the lookup's state is ~3 KiB and, inline, would stay in every
-    // connection's task for its whole life (an idle tunnel's included).
-    let result = Box::pin(async {
-        let m = metrics::get();
-        let pending: Pending = first?;
-        let result = match pending.lookup.clone() {
-            // Smokescreen counts every request as a resolver attempt, literals too.
-            Lookup::Literal(ip) => {
-                m.looked_up(std::time::Duration::ZERO, true);
-                decision::after_dns(policy, pending, Ok(&[ip]), me)
-            }
-            Lookup::Name(name) => {
-                let asked = Instant::now();
-                let answer = shared.resolver.lookup_chain(&name).await;
-                m.looked_up(asked.elapsed(), answer.is_ok());
-                match answer {
-                    Ok(found) => {
-                        log_aliases(&name, &found.aliases);
-                        let pending = decision::aliases_checked(policy, pending, &found.aliases)?;
-                        decision::after_dns(policy, pending, Ok(&found.ips), me)
-                    }
-                    Err(e) => decision::after_dns(policy, pending, Err(&e), me),
+    let result = match first {
+        Err(refusal) => Err(refusal),
+        Ok(pending) => {
+            let m = metrics::get();
+            let result = match pending.lookup.clone() {
+                // Smokescreen counts every request as a resolver attempt, literals too.
+                Lookup::Literal(ip) => {
+                    m.looked_up(std::time::Duration::ZERO, true);
+                    decision::after_dns(policy, pending, Ok(&[ip]), me)
                 }
-            }
-        };
-        m.addresses_checked(&result, policy, me);
-        result
-    })
-    .await;
+                // Boxed: the lookup's state is ~3 KiB and, inline, would
+                // stay in every connection's task for its whole life (an
+                // idle tunnel's included); an address literal needs none.
+                Lookup::Name(name) => Box::pin(look_up(shared, policy, me, pending, name)).await,
+            };
+            m.addresses_checked(&result, policy, me);
+            result
+        }
+    };
     metrics::get().decided(started.elapsed());
     result
 }
@@ -378,6 +368,27 @@ fn log_aliases(name: &str, aliases: &[String]) {
 }
 
 /// Dial exactly the approved address, within the connect timeout.
+/// Resolve `name`, check every name of its chain and every answer.
+async fn look_up(
+    shared: &Shared,
+    policy: &Policy,
+    me: &SelfEndpoints,
+    pending: Pending,
+    name: String,
+) -> Result<Approved, Box<Refusal>> {
+    let asked = Instant::now();
+    let answer = shared.resolver.lookup_chain(&name).await;
+    metrics::get().looked_up(asked.elapsed(), answer.is_ok());
+    match answer {
+        Ok(found) => {
+            log_aliases(&name, &found.aliases);
+            let pending = decision::aliases_checked(policy, pending, &found.aliases)?;
+            decision::after_dns(policy, pending, Ok(&found.ips), me)
+        }
+        Err(e) => decision::after_dns(policy, pending, Err(&e), me),
+    }
+}
+
 async fn dial(shared: &Shared, approved: Approved) -> Result<(Tcp, Approved), Box<Refusal>> {
     let limit = shared.settings.connect_timeout;
     let started = Instant::now();
