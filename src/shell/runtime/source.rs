@@ -219,6 +219,13 @@ impl<T: AsFd> Async<T> {
         Poll::Pending
     }
 
+    /// An event said the socket hung up or has an error pending (the
+    /// direction's readiness is then sticky).
+    pub fn broken(&self, dir: Direction) -> bool {
+        let mut st = lock(&self.state.0);
+        Readiness::side(&mut st, dir).closed
+    }
+
     /// Wait until `dir` may proceed; registers the socket so that an
     /// event can say so.
     pub async fn ready(&self, dir: Direction) -> io::Result<()> {

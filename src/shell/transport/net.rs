@@ -47,9 +47,13 @@ impl Tcp {
             // Registering marks both directions not ready until the
             // socket's first event: writable once the handshake ends.
             socket.ready(Direction::Write).await?;
-            // Writable means the handshake ended; SO_ERROR says how.
-            if let Err(e) = rustix::net::sockopt::socket_error(socket.get_ref())? {
-                return Err(e.into());
+            // Writable means the handshake ended. An event without
+            // EPOLLERR/EPOLLHUP means it succeeded (the kernel reports a
+            // failed connect with both); otherwise SO_ERROR says why.
+            if socket.broken(Direction::Write) {
+                if let Err(e) = rustix::net::sockopt::socket_error(socket.get_ref())? {
+                    return Err(e.into());
+                }
             }
         }
         Ok(Tcp(Arc::new(socket)))
