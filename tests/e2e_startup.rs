@@ -306,3 +306,43 @@ fn a_reload_stuck_on_a_fifo_never_delays_a_drain() {
     proxy.signal("TERM");
     assert!(proxy.wait_exit().success());
 }
+
+/// The names of the proxy's threads.
+fn thread_names(pid: u32) -> Vec<String> {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).expect("/proc/PID/task");
+    tasks
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+        .map(|name| name.trim().to_string())
+        .collect()
+}
+
+/// Memory at rest (issue 20): the signal pipe and the proxy's own sockets
+/// run on the proxy's engines, so a proxy that needs no DNS client,
+/// metrics listener, statsd or stats socket never starts async-io's
+/// reactor (its thread and ~60 KiB of queues), and signals still work.
+#[test]
+fn signals_and_tunnels_start_no_async_io_reactor() {
+    if !in_private_netns("signals_and_tunnels_start_no_async_io_reactor") {
+        return;
+    }
+    let origin = Origin::echo();
+    let mut proxy = Proxy::start(&[&format!("--allow-address={}", origin.addr)]);
+    let mut s = open_tunnel_ok(proxy.addr, &origin.addr.to_string(), b"");
+    s.write_all(b"ping").unwrap();
+    let mut echoed = [0u8; 4];
+    s.read_exact(&mut echoed).unwrap();
+    assert_eq!(&echoed, b"ping");
+    let names = thread_names(proxy.child.id());
+    assert!(
+        names.iter().any(|n| n.starts_with("smokescreen-")),
+        "no worker thread among {names:?}"
+    );
+    assert!(
+        !names.iter().any(|n| n == "async-io"),
+        "async-io's reactor started: {names:?}"
+    );
+    drop(s);
+    proxy.wait_msg("CANONICAL-PROXY-CN-CLOSE", 1);
+    proxy.signal("TERM");
+    assert!(proxy.wait_exit().success());
+}

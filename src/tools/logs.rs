@@ -8,8 +8,8 @@ use std::fs::File;
 use std::io::{self, BufRead, BufReader, IsTerminal as _, Read};
 use std::path::{Path, PathBuf};
 
+use crate::tools::progress::Progress;
 use flate2::read::MultiGzDecoder;
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::core::log_read::{read_decision, LogEntry, LoggedDecision};
 use crate::tools::ToolError;
@@ -58,7 +58,7 @@ pub fn for_each_decision(
             path: path.display().to_string(),
             problem: problem.to_string(),
         };
-        let raw: Box<dyn Read> = if path == Path::new("-") {
+        let raw: Box<dyn Read + '_> = if path == Path::new("-") {
             Box::new(bar.wrap_read(io::stdin().lock()))
         } else {
             Box::new(bar.wrap_read(File::open(path).map_err(err)?))
@@ -109,11 +109,11 @@ fn read_lines(
     }
 }
 
-/// A byte-count bar over the input files' total size, or a hidden one when
-/// stderr is not a terminal (piped, CI) or the size is unknown (stdin).
-fn progress(inputs: &[PathBuf]) -> ProgressBar {
+/// A byte-count line over the input files' total size, or a hidden one
+/// when stderr is not a terminal (piped, CI); without a total for stdin.
+fn progress(inputs: &[PathBuf]) -> Progress {
     if !io::stderr().is_terminal() {
-        return ProgressBar::hidden();
+        return Progress::hidden();
     }
     let total: Option<u64> = inputs
         .iter()
@@ -124,17 +124,5 @@ fn progress(inputs: &[PathBuf]) -> ProgressBar {
                 .map(|m| m.len())
         })
         .sum();
-    let bar = match total {
-        Some(total) => ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr()),
-        None => ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr()),
-    };
-    let template = if total.is_some() {
-        "{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}"
-    } else {
-        "{spinner} {bytes} {bytes_per_sec}"
-    };
-    if let Ok(style) = ProgressStyle::with_template(template) {
-        bar.set_style(style);
-    }
-    bar
+    Progress::on_stderr(total)
 }

@@ -25,6 +25,7 @@ pub mod check;
 pub mod check_config;
 mod logs;
 pub mod policy;
+mod progress;
 pub mod replay;
 pub mod suggest_acl;
 pub mod test_policy;

@@ -34,7 +34,7 @@ pub use async_std::channel::{bounded, Receiver, Sender};
 pub use async_std::io::{ReadExt, WriteExt};
 /// Runtime-owned sockets: the DNS client's UDP/TCP and the metrics listener.
 pub use async_std::net::{TcpListener, TcpStream, UdpSocket};
-/// The signal self-pipe, read as a stream; the stats socket's listener.
+/// The stats socket's listener and its connections.
 pub use async_std::os::unix::net::{UnixListener, UnixStream};
 /// A handle to a spawned task; awaiting it yields the task's output.
 /// Dropping it lets the task run on (as async-std's handle did).

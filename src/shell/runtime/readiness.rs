@@ -29,8 +29,13 @@ pub(super) struct Side {
     /// EOF or an error was signalled: sticky (a read then never blocks,
     /// and no further edge would come to say so).
     pub(super) closed: bool,
-    /// Tasks to wake at the next event (deduplicated with `will_wake`).
-    wakers: Vec<Waker>,
+    /// The task to wake at the next event. Inline: one task waits per
+    /// direction in practice, and a `Vec` would be an allocation per
+    /// waited direction of every idle socket (`docs/performance.md`,
+    /// change 16).
+    waker: Option<Waker>,
+    /// Any further tasks (deduplicated with `will_wake`, like `waker`).
+    more: Vec<Waker>,
 }
 
 impl Side {
@@ -42,15 +47,22 @@ impl Side {
     }
 
     pub(super) fn wait(&mut self, waker: &Waker) {
-        if !self.wakers.iter().any(|w| w.will_wake(waker)) {
-            self.wakers.push(waker.clone());
+        match &self.waker {
+            None => self.waker = Some(waker.clone()),
+            Some(w) if w.will_wake(waker) => {}
+            Some(_) => {
+                if !self.more.iter().any(|w| w.will_wake(waker)) {
+                    self.more.push(waker.clone());
+                }
+            }
         }
     }
 
     fn fire(&mut self, woken: &mut Vec<Waker>) {
         self.ready = true;
         self.seq += 1;
-        woken.append(&mut self.wakers);
+        woken.extend(self.waker.take());
+        woken.append(&mut self.more);
     }
 }
 
@@ -142,5 +154,50 @@ impl Sources {
             }
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::task::Wake;
+
+    struct Count(AtomicUsize);
+
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn every_task_waiting_on_a_direction_is_woken_once_by_its_event() {
+        let (a, b) = (
+            Arc::new(Count(AtomicUsize::new(0))),
+            Arc::new(Count(AtomicUsize::new(0))),
+        );
+        let (wa, wb) = (Waker::from(Arc::clone(&a)), Waker::from(Arc::clone(&b)));
+        let readiness = Readiness(Mutex::new(State {
+            read: Side::default(),
+            write: Side::default(),
+            urgent: false,
+        }));
+        {
+            let mut st = lock(&readiness.0);
+            // The first waiter inline, the second after it, repeats dropped.
+            for w in [&wa, &wb, &wa, &wb] {
+                st.read.wait(w);
+            }
+        }
+        let mut woken = Vec::new();
+        readiness.on_event(EventFlags::IN, &mut woken);
+        assert_eq!(woken.len(), 2);
+        woken.drain(..).for_each(Waker::wake);
+        assert_eq!(a.0.load(Ordering::SeqCst), 1);
+        assert_eq!(b.0.load(Ordering::SeqCst), 1);
+        // Nobody waits now: the next event wakes nothing.
+        readiness.on_event(EventFlags::IN, &mut woken);
+        assert!(woken.is_empty());
     }
 }

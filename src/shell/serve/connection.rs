@@ -37,6 +37,19 @@ use crate::shell::transport::tunnel;
 /// Serve one accepted connection to completion.
 pub async fn serve(shared: Arc<Shared>, tcp: Tcp, peer: SocketAddr) {
     let _open = metrics::get().connection_opened();
+    // Boxed: reading heads, deciding, dialling and forwarding need several
+    // times the state a running tunnel does. In an allocation of its own,
+    // that state is freed when a tunnel starts, so the task of an idle
+    // tunnel keeps only the tunnel's (docs/performance.md, change 16).
+    if let Some(established) = Box::pin(requests(&shared, tcp, peer)).await {
+        relay(&shared, established).await;
+    }
+}
+
+/// The connection's requests, until it closes or a CONNECT tunnel is
+/// established (returned for [`relay`] to run; the tunnel closes the
+/// client itself).
+async fn requests(shared: &Shared, tcp: Tcp, peer: SocketAddr) -> Option<Box<Established<'_>>> {
     // The address the client reached us on: the listener's own, unless it
     // is a wildcard (then ask the socket; one syscall saved otherwise).
     let local_ip = match shared.listen.first() {
@@ -55,7 +68,7 @@ pub async fn serve(shared: Arc<Shared>, tcp: Tcp, peer: SocketAddr) {
         Err((source, error)) => {
             stream::log_refused(source, peer, &error);
             let _ = tcp.shutdown(std::net::Shutdown::Both);
-            return;
+            return None;
         }
     };
     let (stream, peer, cert) = (opened.client, opened.peer, opened.cert);
@@ -63,10 +76,8 @@ pub async fn serve(shared: Arc<Shared>, tcp: Tcp, peer: SocketAddr) {
     let mut buf: Vec<u8> = opened.buf;
     let mut upstream: Option<Upstream> = None;
     let mut first = true;
-    // A tunnel that ran has closed (or passed on the EOF of) the client itself.
-    let mut tunnelled = false;
     loop {
-        let head = match read_head(&shared, &stream, peer, &mut buf, first).await {
+        let head = match read_head(shared, &stream, peer, &mut buf, first).await {
             HeadRead::Head(h) => h,
             HeadRead::Closed => break,
             HeadRead::Invalid(err) => {
@@ -91,14 +102,14 @@ pub async fn serve(shared: Arc<Shared>, tcp: Tcp, peer: SocketAddr) {
             RequestForm::Connect(target) => {
                 let target = target.clone();
                 let Some(step) =
-                    first_step(&shared, &policy, &stream, (peer, cert), &target, &head).await
+                    first_step(shared, &policy, &stream, (peer, cert), &target, &head).await
                 else {
                     break;
                 };
                 match shared.limiter.admit_tunnel() {
                     Ok(tunnel_permit) => {
-                        tunnelled = connect(
-                            &shared,
+                        let established = establish(
+                            shared,
                             &policy,
                             &me,
                             (stream.clone(), peer),
@@ -107,6 +118,9 @@ pub async fn serve(shared: Arc<Shared>, tcp: Tcp, peer: SocketAddr) {
                             std::mem::take(&mut buf),
                         )
                         .await;
+                        if established.is_some() {
+                            return established;
+                        }
                     }
                     Err(refusal) => {
                         limits::refuse(&stream, peer, Some(&target.requested), refusal).await;
@@ -117,14 +131,14 @@ pub async fn serve(shared: Arc<Shared>, tcp: Tcp, peer: SocketAddr) {
             RequestForm::Absolute(uri) => {
                 let target = uri.target.clone();
                 let Some(step) =
-                    first_step(&shared, &policy, &stream, (peer, cert), &target, &head).await
+                    first_step(shared, &policy, &stream, (peer, cert), &target, &head).await
                 else {
                     break;
                 };
                 // Boxed: forwarding's state is large, and inline it would
                 // size every connection's task, idle tunnels included.
                 Box::pin(forward_one(
-                    &shared,
+                    shared,
                     &policy,
                     &me,
                     &stream,
@@ -140,10 +154,9 @@ pub async fn serve(shared: Arc<Shared>, tcp: Tcp, peer: SocketAddr) {
             break;
         }
     }
-    if !tunnelled {
-        stream::close_write(&stream).await;
-        stream.abort();
-    }
+    stream::close_write(&stream).await;
+    stream.abort();
+    None
 }
 
 enum HeadRead {
@@ -430,16 +443,36 @@ fn facts(
     )
 }
 
+/// A CONNECT tunnel whose `200` is written: what relaying it and its
+/// CN-CLOSE record need, and nothing the decision or the dial used. Boxed
+/// when handed from [`requests`] to [`relay`], so it is stored once (an
+/// `async fn` keeps an argument it moves into a local twice).
+struct Established<'a> {
+    client: ClientStream,
+    peer: SocketAddr,
+    upstream: Tcp,
+    /// Bytes the client sent right after the CONNECT head.
+    eager: Vec<u8>,
+    approved: Approved,
+    facts: RequestFacts,
+    start: Timestamp,
+    /// The tunnel's slot, freed when it closes.
+    permit: Permit<'a>,
+}
+
+/// Decide, dial (directly or through an upstream proxy) and answer a
+/// CONNECT. `None` when it was refused (the refusal is answered and
+/// logged here).
 #[allow(clippy::too_many_arguments)]
-async fn connect(
+async fn establish<'a>(
     shared: &Shared,
     policy: &Policy,
     me: &SelfEndpoints,
     (client, peer): (ClientStream, SocketAddr),
     step: FirstStep<'_>,
-    tunnel_permit: Permit<'_>,
+    tunnel_permit: Permit<'a>,
     eager: Vec<u8>,
-) -> bool {
+) -> Option<Box<Established<'a>>> {
     let Admitted {
         permit: request_permit,
         start,
@@ -458,7 +491,9 @@ async fn connect(
                     Some(_) => via_proxy::Chosen::ByClient(&policy.addresses, me),
                     None => via_proxy::Chosen::ByOperator,
                 };
-                via_proxy::connect_for(shared, approved, proxy, chosen).await
+                // Boxed: resolving and asking a parent proxy takes ~9 KiB
+                // of state that only tunnels through a parent need.
+                Box::pin(via_proxy::connect_for(shared, approved, proxy, chosen)).await
             }
             None => dial(shared, approved)
                 .await
@@ -472,21 +507,38 @@ async fn connect(
             log_refusal(&facts, &refusal);
             // Answer and close without reading anything else (RFC 9931).
             let _ = write_all(&client, &refusal.reply(policy).to_bytes()).await;
-            return false;
+            return None;
         }
     };
     let mut record = decision::approved_record(&facts, &approved);
     record.upstream_proxy = via;
     emit(&record.to_line(logging::now()));
     if write_all(&client, CONNECT_ESTABLISHED).await.is_err() {
-        return false;
+        return None;
     }
     // Bytes the upstream proxy sent past its answer are the destination's.
     if !from_proxy.is_empty() && write_all(&client, &from_proxy).await.is_err() {
-        return false;
+        return None;
     }
     // The request is answered; from here on only the tunnel cap applies.
     drop(request_permit);
+    Some(Box::new(Established {
+        client,
+        peer,
+        upstream,
+        eager,
+        approved,
+        facts,
+        start,
+        permit: tunnel_permit,
+    }))
+}
+
+/// Move a tunnel's bytes until it ends, then log its CN-CLOSE record.
+async fn relay(shared: &Shared, established: Box<Established<'_>>) {
+    // Fields are used in place, not moved into locals (each would be a
+    // second copy in this future).
+    let (approved, facts, start) = (&established.approved, &established.facts, established.start);
     let started = Instant::now();
     let open_tunnel = metrics::get().tunnel_opened();
     let counters = std::sync::Arc::new(tunnel::Counters::default());
@@ -503,11 +555,12 @@ async fn connect(
             let session = mitm::session::Session {
                 shared,
                 mitm,
-                approved: &approved,
+                approved,
                 intercept,
-                facts: &facts,
+                facts,
             };
-            let run = Box::pin(session.run(client, eager, upstream));
+            let run =
+                Box::pin(session.run(established.client, established.eager, established.upstream));
             let stop = async {
                 closed(&shared.force_stop).await;
                 mitm::session::Ended::stopped()
@@ -526,9 +579,9 @@ async fn connect(
             let idle = shared.settings.idle_timeout;
             tunnel::run(
                 &pool::GLOBAL,
-                client,
-                upstream,
-                eager,
+                established.client,
+                established.upstream,
+                established.eager,
                 idle,
                 stop,
                 &counters,
@@ -540,14 +593,14 @@ async fn connect(
     metrics::get().tunnel_closed(&stats, started.elapsed(), &approved.verdicts);
     drop(open_tunnel);
     // The tunnel is closed: free its slot before saying so in the log.
-    drop(tunnel_permit);
+    drop(established.permit);
     let end = logging::now();
     let record = CloseRecord {
         id: facts.id.clone(),
         proxy_type: ProxyType::Connect,
         requested_host: approved.target.requested.clone(),
         role: approved.verdicts.role.clone(),
-        source: peer,
+        source: established.peer,
         dst: approved.addr,
         start_time: start,
         end_time: end,
@@ -563,7 +616,6 @@ async fn connect(
         trace_id: facts.trace_id.clone(),
     };
     emit(&record.to_line(end));
-    true
 }
 
 /// Forward one absolute-form request. Returns whether the client connection

@@ -6,14 +6,15 @@
 //! signal task: a file that blocks (a FIFO, a hung network mount) must not
 //! keep SIGTERM from being handled.
 
-use std::pin::Pin;
+use std::io::Read as _;
+use std::os::fd::{AsRawFd, RawFd};
+use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use crate::shell::runtime::{self, UnixStream};
-use futures_lite::AsyncRead as _;
+use crate::shell::runtime::{self, Async, Direction};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::backend::{OwningSignalIterator, PollResult, SignalDelivery};
 use signal_hook::iterator::exfiltrator::SignalOnly;
@@ -24,10 +25,20 @@ use crate::shell::observe::logging::{self, emit};
 use crate::shell::serve::state::{Shared, Triggers};
 use crate::shell::serve::StartError;
 
-/// The installed handlers: signal-hook's self-pipe, whose read end is an
-/// async-std socket, so it is watched by the one reactor the proxy already
-/// runs (no second reactor thread just for signals).
-pub struct Signals(OwningSignalIterator<UnixStream, SignalOnly>);
+/// The installed handlers: signal-hook's self-pipe, whose read end is
+/// watched by the proxy's own engine like its sockets. (On async-std's
+/// socket it started async-io's reactor and thread at every start, with
+/// ~60 KiB of queues, for the pipe alone: `docs/performance.md`, change 16.)
+pub struct Signals(OwningSignalIterator<Pipe, SignalOnly>);
+
+/// The self-pipe's read end.
+pub struct Pipe(Async<UnixStream>);
+
+impl AsRawFd for Pipe {
+    fn as_raw_fd(&self) -> RawFd {
+        self.0.get_ref().as_raw_fd()
+    }
+}
 
 impl Signals {
     /// The next signal; `None` once the delivery is closed.
@@ -36,8 +47,12 @@ impl Signals {
     }
 
     fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<i32>> {
-        let mut has_signals = |read: &mut UnixStream| match Pin::new(read).poll_read(cx, &mut [0u8])
-        {
+        let mut has_signals = |read: &mut Pipe| match read.0.poll_io(
+            Direction::Read,
+            cx,
+            |pipe| (&*pipe).read(&mut [0u8]),
+            |_| false,
+        ) {
             Poll::Pending => Ok(false),
             Poll::Ready(Ok(n)) => Ok(n > 0),
             Poll::Ready(Err(e)) => Err(e),
@@ -63,6 +78,8 @@ impl Signals {
 pub fn install() -> Result<Signals, StartError> {
     let err = StartError::Signals;
     let (read, write) = UnixStream::pair().map_err(err)?;
+    read.set_nonblocking(true).map_err(err)?;
+    let read = Pipe(Async::new_nonblocking(read));
     let delivery = SignalDelivery::with_pipe(read, write, SignalOnly, [SIGTERM, SIGINT, SIGHUP])
         .map_err(err)?;
     Ok(Signals(OwningSignalIterator::new(delivery)))
