@@ -22,7 +22,7 @@ mod source;
 mod timer;
 
 pub use source::{Async, Direction};
-pub use timer::Sleep;
+pub use timer::{Deadline, Sleep, Timeout};
 
 use std::future::Future;
 use std::io;
@@ -124,24 +124,16 @@ pub async fn sleep(duration: Duration) {
 
 /// Give `future` at most `limit`; an I/O error of kind `TimedOut` when it
 /// runs out (the shape every socket step already returns).
-pub async fn timeout<T, F>(limit: Duration, future: F) -> io::Result<T>
+pub fn timeout<T, F>(limit: Duration, future: F) -> Timeout<F>
 where
     F: Future<Output = io::Result<T>>,
 {
-    let expired = async {
-        Sleep::after(limit).await;
-        Err(io::Error::new(io::ErrorKind::TimedOut, "future timed out"))
-    };
-    futures_lite::future::or(future, expired).await
+    Timeout::new(limit, future)
 }
 
 /// Give `future` at most `limit`; `None` when it runs out.
-pub async fn deadline<F: Future>(limit: Duration, future: F) -> Option<F::Output> {
-    let expired = async {
-        Sleep::after(limit).await;
-        None
-    };
-    futures_lite::future::or(async { Some(future.await) }, expired).await
+pub fn deadline<F: Future>(limit: Duration, future: F) -> Deadline<F> {
+    Deadline::new(limit, future)
 }
 
 /// Run blocking `work` (getaddrinfo, reading an ACL file) on async-std's

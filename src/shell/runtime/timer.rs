@@ -81,3 +81,74 @@ impl Drop for Sleep {
         self.disarm();
     }
 }
+
+pin_project_lite::pin_project! {
+    /// `future`'s output, or `None` once `limit` has passed since it first
+    /// had to wait (a future that is ready at once arms no deadline). Holds
+    /// the future once: an `async fn` wrapper would keep it twice, as its
+    /// argument and as the value it awaits.
+    pub struct Deadline<F> {
+        #[pin]
+        future: F,
+        limit: Duration,
+        sleep: Option<Sleep>,
+    }
+}
+
+impl<F> Deadline<F> {
+    pub fn new(limit: Duration, future: F) -> Deadline<F> {
+        Deadline {
+            future,
+            limit,
+            sleep: None,
+        }
+    }
+}
+
+impl<F: Future> Future for Deadline<F> {
+    type Output = Option<F::Output>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        if let Poll::Ready(v) = this.future.poll(cx) {
+            return Poll::Ready(Some(v));
+        }
+        let limit = *this.limit;
+        let sleep = this.sleep.get_or_insert_with(|| Sleep::after(limit));
+        match Pin::new(sleep).poll(cx) {
+            Poll::Ready(()) => Poll::Ready(None),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// [`Deadline`] for I/O: an error of kind `TimedOut` when it runs out.
+    pub struct Timeout<F> {
+        #[pin]
+        inner: Deadline<F>,
+    }
+}
+
+impl<F> Timeout<F> {
+    pub fn new(limit: Duration, future: F) -> Timeout<F> {
+        Timeout {
+            inner: Deadline::new(limit, future),
+        }
+    }
+}
+
+impl<T, F: Future<Output = std::io::Result<T>>> Future for Timeout<F> {
+    type Output = std::io::Result<T>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project().inner.poll(cx) {
+            Poll::Ready(Some(r)) => Poll::Ready(r),
+            Poll::Ready(None) => Poll::Ready(Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "future timed out",
+            ))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
