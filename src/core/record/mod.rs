@@ -101,39 +101,29 @@ impl From<String> for Value<'_> {
         Value::Str(Cow::Owned(s))
     }
 }
-impl From<bool> for Value<'_> {
-    fn from(b: bool) -> Self {
-        Value::Bool(b)
-    }
+/// `From<T> for Value` for each type a field takes as it is.
+macro_rules! value_from {
+    ($($t:ty => $variant:ident),* $(,)?) => {
+        $(impl From<$t> for Value<'_> {
+            fn from(v: $t) -> Self {
+                Value::$variant(v)
+            }
+        })*
+    };
 }
-impl From<u64> for Value<'_> {
-    fn from(u: u64) -> Self {
-        Value::UInt(u)
-    }
-}
+
+value_from!(
+    bool => Bool,
+    u64 => UInt,
+    f64 => Float,
+    Timestamp => Time,
+    IpAddr => Ip,
+    SocketAddr => Addr,
+);
+
 impl From<u16> for Value<'_> {
     fn from(u: u16) -> Self {
         Value::UInt(u64::from(u))
-    }
-}
-impl From<f64> for Value<'_> {
-    fn from(x: f64) -> Self {
-        Value::Float(x)
-    }
-}
-impl From<Timestamp> for Value<'_> {
-    fn from(t: Timestamp) -> Self {
-        Value::Time(t)
-    }
-}
-impl From<IpAddr> for Value<'_> {
-    fn from(ip: IpAddr) -> Self {
-        Value::Ip(ip)
-    }
-}
-impl From<SocketAddr> for Value<'_> {
-    fn from(a: SocketAddr) -> Self {
-        Value::Addr(a)
     }
 }
 
