@@ -33,6 +33,9 @@ enum FuzzValue {
     UInt(u64),
     Bool(bool),
     Float(f64),
+    Time(i64, u32),
+    Ip(IpAddr),
+    Addr(SocketAddr),
 }
 
 impl FuzzValue {
@@ -43,6 +46,9 @@ impl FuzzValue {
             FuzzValue::UInt(u) => Value::UInt(*u),
             FuzzValue::Bool(b) => Value::Bool(*b),
             FuzzValue::Float(x) => Value::Float(*x),
+            FuzzValue::Time(secs, nanos) => Value::Time(Timestamp::new(*secs, *nanos)),
+            FuzzValue::Ip(ip) => Value::Ip(*ip),
+            FuzzValue::Addr(a) => Value::Addr(*a),
         }
     }
 }
@@ -133,6 +139,11 @@ fn check_line(line: &LogLine) {
             Value::Bool(b) => assert_eq!(got.as_bool(), Some(*b)),
             Value::Float(x) if x.is_finite() => assert_eq!(got.as_f64(), Some(*x)),
             Value::Float(x) => assert_eq!(got.as_str(), Some(go_float(*x).as_str())),
+            // Written digit by digit in text, as strings in JSON: both must
+            // say what `to_text` (Display) says.
+            Value::Time(_) | Value::Ip(_) | Value::Addr(_) => {
+                assert_eq!(got.as_str(), Some(v.to_text().as_str()))
+            }
         }
     }
 }

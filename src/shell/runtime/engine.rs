@@ -226,7 +226,7 @@ impl Engine {
         loop {
             self.run_tasks();
             let now = Instant::now();
-            let next_deadline = self.fire_timers(now, &mut woken);
+            self.fire_timers(now, &mut woken);
             let mut busy = !woken.is_empty() || QUEUE.with(|q| !q.borrow().is_empty());
             for w in woken.drain(..) {
                 w.wake();
@@ -242,6 +242,10 @@ impl Engine {
                 if busy {
                     Some(Duration::ZERO)
                 } else {
+                    // Read after `sleeping` is set: a deadline another
+                    // thread arms from here on finds it set and writes the
+                    // eventfd; one armed before is in the map.
+                    let next_deadline = lock(&self.timers).next();
                     next_deadline.map(|at| at.saturating_duration_since(now))
                 }
             };
@@ -292,11 +296,9 @@ impl Engine {
         }
     }
 
-    /// Wake the tasks whose deadline passed; the next deadline, if any.
-    fn fire_timers(&self, now: Instant, woken: &mut Vec<Waker>) -> Option<Instant> {
-        let mut timers = lock(&self.timers);
-        timers.expire(now, woken);
-        timers.next()
+    /// Wake the tasks whose deadline passed.
+    fn fire_timers(&self, now: Instant, woken: &mut Vec<Waker>) {
+        lock(&self.timers).expire(now, woken);
     }
 
     fn dispatch(
