@@ -127,38 +127,42 @@ pub(super) fn home() -> &'static Arc<Engine> {
     current().unwrap_or_else(next_in_turn)
 }
 
-/// Append a rendered log line to this worker's buffer; `false` when this
-/// thread is not a worker (the caller writes it itself).
-pub(super) fn buffer_log(line: &[u8]) -> bool {
+/// Append a rendered log line to this worker's buffer (written at once
+/// past 64 KiB); on a thread that is not a worker, write it now.
+pub(super) fn write_log(line: &[u8]) {
     if CURRENT.with(Cell::get) == usize::MAX {
-        return false;
+        write_stderr(line);
+        return;
     }
     LOG.with(|log| {
         let mut log = log.borrow_mut();
         log.extend_from_slice(line);
         if log.len() >= LOG_FLUSH_BYTES {
-            write_log(&mut log);
+            write_buffered(&mut log);
         }
     });
-    true
 }
 
 /// Write this thread's buffered log lines (a no-op elsewhere).
 pub(super) fn flush_log() {
-    LOG.with(|log| write_log(&mut log.borrow_mut()));
+    LOG.with(|log| write_buffered(&mut log.borrow_mut()));
 }
 
-fn write_log(log: &mut Vec<u8>) {
+fn write_buffered(log: &mut Vec<u8>) {
     if log.is_empty() {
         return;
     }
-    // Under stderr's lock so the lines of two workers never interleave;
-    // a closed stderr is ignored, as for a single line.
-    let _ = std::io::stderr().lock().write_all(log);
+    write_stderr(log);
     log.clear();
     if log.capacity() > 4 * LOG_FLUSH_BYTES {
         log.shrink_to(LOG_FLUSH_BYTES);
     }
+}
+
+/// Under stderr's lock, so the lines of two threads never interleave; a
+/// closed stderr is ignored rather than crashing the proxy.
+fn write_stderr(bytes: &[u8]) {
+    let _ = std::io::stderr().lock().write_all(bytes);
 }
 
 impl Engine {

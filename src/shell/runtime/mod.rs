@@ -103,10 +103,7 @@ pub fn block_on<F: Future>(future: F) -> F::Output {
 /// Write a rendered log line: buffered on a worker until its loop is about
 /// to wait (or 64 KiB are buffered), directly elsewhere.
 pub fn write_log(line: &[u8]) {
-    if !engine::buffer_log(line) {
-        use std::io::Write as _;
-        let _ = std::io::stderr().lock().write_all(line);
-    }
+    engine::write_log(line);
 }
 
 /// Write every worker's buffered log lines (before the process exits).

@@ -112,26 +112,29 @@ impl<T: AsFd> Async<T> {
     pub fn try_io<R>(
         &self,
         dir: Direction,
-        op: impl FnOnce(&T) -> io::Result<R>,
+        mut op: impl FnMut(&T) -> io::Result<R>,
         short: impl Fn(&R) -> bool,
     ) -> io::Result<R> {
-        let (ready, seq) = self.peek(dir);
-        if !ready {
-            return Err(io::ErrorKind::WouldBlock.into());
-        }
-        match op(&self.io) {
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                self.register()?;
-                self.clear(dir, seq);
-                Err(e)
+        loop {
+            let (ready, seq) = self.peek(dir);
+            if !ready {
+                return Err(io::ErrorKind::WouldBlock.into());
             }
-            Ok(r) => {
-                if short(&r) {
-                    self.cleared_by_short(dir, seq);
+            return match op(&self.io) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.register()?;
+                    self.clear(dir, seq);
+                    Err(e)
                 }
-                Ok(r)
-            }
-            other => other,
+                Ok(r) => {
+                    if short(&r) {
+                        self.cleared_by_short(dir, seq);
+                    }
+                    Ok(r)
+                }
+                other => other,
+            };
         }
     }
 

@@ -19,16 +19,12 @@ pub struct Sleep {
 }
 
 impl Sleep {
-    pub fn until(at: Instant) -> Sleep {
-        Sleep { at, armed: None }
-    }
-
     pub fn after(limit: Duration) -> Sleep {
         let now = Instant::now();
-        Sleep::until(
-            now.checked_add(limit)
-                .unwrap_or(now + Duration::from_secs(86_400 * 365)),
-        )
+        let at = now
+            .checked_add(limit)
+            .unwrap_or(now + Duration::from_secs(86_400 * 365));
+        Sleep { at, armed: None }
     }
 
     fn disarm(&mut self) {

@@ -91,16 +91,11 @@ impl Tcp {
     /// (without a syscall when the socket is known to be drained).
     pub fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
         let want = buf.len();
-        loop {
-            match self.0.try_io(
-                Direction::Read,
-                |s| (&*s).read(buf),
-                |n| *n > 0 && *n < want,
-            ) {
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                other => return other,
-            }
-        }
+        self.0.try_io(
+            Direction::Read,
+            |s| (&*s).read(buf),
+            |n| *n > 0 && *n < want,
+        )
     }
 
     /// Run a non-blocking operation on the socket with the engine's
@@ -108,14 +103,9 @@ impl Tcp {
     pub fn try_io<R>(
         &self,
         dir: Direction,
-        mut op: impl FnMut(&std::net::TcpStream) -> io::Result<R>,
+        op: impl FnMut(&std::net::TcpStream) -> io::Result<R>,
     ) -> io::Result<R> {
-        loop {
-            match self.0.try_io(dir, &mut op, |_| false) {
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                other => return other,
-            }
-        }
+        self.0.try_io(dir, op, |_| false)
     }
 }
 
