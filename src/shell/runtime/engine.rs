@@ -36,6 +36,8 @@ const TURN_BUDGET: usize = 256;
 /// Buffered log bytes that make the loop write at once instead of at the
 /// end of the turn: the most a crash can lose (see `docs/performance.md`).
 pub(super) const LOG_FLUSH_BYTES: usize = 64 * 1024;
+/// How long a busy worker (one that never waits) may hold log lines.
+const LOG_FLUSH_AFTER: Duration = Duration::from_millis(100);
 /// The epoll key of the engine's own eventfd.
 const WAKE_KEY: u64 = u64::MAX;
 
@@ -227,6 +229,7 @@ impl Engine {
         let mut events: Vec<epoll::Event> = Vec::with_capacity(256);
         let mut woken: Vec<Waker> = Vec::new();
         let mut ready: Vec<(Arc<Readiness>, epoll::EventFlags)> = Vec::new();
+        let mut flushed = Instant::now();
         loop {
             self.run_tasks();
             let now = Instant::now();
@@ -236,8 +239,15 @@ impl Engine {
                 w.wake();
             }
             let timeout = if busy {
+                // A worker that never idles still writes its lines at
+                // least every LOG_FLUSH_AFTER.
+                if now.duration_since(flushed) >= LOG_FLUSH_AFTER {
+                    flush_log();
+                    flushed = now;
+                }
                 Some(Duration::ZERO)
             } else {
+                flushed = now;
                 flush_log();
                 self.sleeping.store(true, Ordering::SeqCst);
                 if !lock(&self.incoming).is_empty() {
@@ -277,20 +287,19 @@ impl Engine {
 
     /// Run queued tasks until none is left or the turn's budget is spent.
     fn run_tasks(&self) {
+        // What other threads handed over joins the queue every turn, even
+        // when this thread's own tasks keep the queue from emptying.
+        self.take_incoming();
         let mut ran = 0;
         while ran < TURN_BUDGET {
             let next = QUEUE.with(|q| q.borrow_mut().pop_front());
             let runnable = match next {
                 Some(r) => r,
                 None => {
-                    let mut incoming = lock(&self.incoming);
-                    if incoming.is_empty() {
-                        return;
+                    if self.take_incoming() {
+                        continue;
                     }
-                    let moved: Vec<Runnable> = incoming.drain(..).collect();
-                    drop(incoming);
-                    QUEUE.with(|q| q.borrow_mut().extend(moved));
-                    continue;
+                    return;
                 }
             };
             // A panic in a task is caught by async-task (propagate_panic)
@@ -298,6 +307,19 @@ impl Engine {
             runnable.run();
             ran += 1;
         }
+    }
+
+    /// Move what other threads queued here onto the local queue; `false`
+    /// when there was nothing.
+    fn take_incoming(&self) -> bool {
+        let mut incoming = lock(&self.incoming);
+        if incoming.is_empty() {
+            return false;
+        }
+        let moved: Vec<Runnable> = incoming.drain(..).collect();
+        drop(incoming);
+        QUEUE.with(|q| q.borrow_mut().extend(moved));
+        true
     }
 
     /// Wake the tasks whose deadline passed.

@@ -222,6 +222,11 @@ impl<T: AsFd> Async<T> {
         Poll::Pending
     }
 
+    /// An event signalled urgent (out-of-band) data.
+    pub fn urgent(&self) -> bool {
+        lock(&self.state.0).urgent
+    }
+
     /// An event said the socket hung up or has an error pending (the
     /// direction's readiness is then sticky).
     pub fn broken(&self, dir: Direction) -> bool {

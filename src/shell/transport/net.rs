@@ -98,6 +98,11 @@ impl Tcp {
         )
     }
 
+    /// The peer signalled urgent (out-of-band) data at some point.
+    pub fn urgent(&self) -> bool {
+        self.0.urgent()
+    }
+
     /// Run a non-blocking operation on the socket with the engine's
     /// readiness bookkeeping (`splice` uses it).
     pub fn try_io<R>(

@@ -63,15 +63,28 @@ pub enum Fault {
     Write(io::Error),
 }
 
-/// Move everything from `from` to `to` until `from` reaches EOF (`Ok`), or
-/// a side fails. `delivered` is told each time bytes reach `to`. Bytes keep
-/// their order and none stay behind in the pipe on `Ok`.
+/// How a relay that did not fail ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Relayed {
+    /// `from` reached EOF.
+    Eof,
+    /// `from` signalled urgent data. TCP's splice stops at the urgent mark
+    /// (it then says "would block", or 0 once a FIN is queued) with bytes
+    /// still queued behind it; `read` goes on past it, so the caller copies
+    /// the rest.
+    Urgent,
+}
+
+/// Move everything from `from` to `to` until `from` reaches EOF or signals
+/// urgent data (`Ok`), or a side fails. `delivered` is told each time bytes
+/// reach `to`. Bytes keep their order and none stay behind in the pipe on
+/// `Ok`.
 pub async fn relay(
     pipe: &Pipe,
     from: &Tcp,
     to: &Tcp,
     mut delivered: impl FnMut(usize),
-) -> Result<(), Fault> {
+) -> Result<Relayed, Fault> {
     let flags = SpliceFlags::MOVE | SpliceFlags::NONBLOCK;
     // Bytes in the pipe, not yet written to `to`.
     let mut held: usize = 0;
@@ -80,7 +93,7 @@ pub async fn relay(
     loop {
         budget.spend().await;
         // Fill the pipe from the socket as far as it goes without blocking.
-        while !eof {
+        while !eof && !from.urgent() {
             // With the pipe empty, "would block" means the socket is
             // drained and the engine may mark it so; with bytes held it may
             // mean the pipe is full, which says nothing about the socket.
@@ -97,7 +110,7 @@ pub async fn relay(
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     // A full pipe (it may fill before CHUNK bytes) is drained
                     // first; an empty pipe means the socket has nothing yet.
-                    if held > 0 {
+                    if held > 0 || from.urgent() {
                         break;
                     }
                     from.readable().await.map_err(Fault::Read)?;
@@ -128,8 +141,12 @@ pub async fn relay(
                 Err(e) => return Err(Fault::Write(e)),
             }
         }
+        // An EOF that splice reports at an urgent mark may be only the mark.
+        if from.urgent() {
+            return Ok(Relayed::Urgent);
+        }
         if eof {
-            return Ok(());
+            return Ok(Relayed::Eof);
         }
     }
 }

@@ -23,7 +23,7 @@ use crate::core::time::Timestamp;
 use crate::shell::transport::budget::Budget;
 use crate::shell::transport::endpoint::{close_write, Endpoint, Io};
 use crate::shell::transport::pool::Pool;
-use crate::shell::transport::splice::{self, Fault, Pipe};
+use crate::shell::transport::splice::{self, Fault, Pipe, Relayed};
 
 /// What a tunnel did, for the CN-CLOSE record.
 #[derive(Debug)]
@@ -337,7 +337,7 @@ async fn pump<F: Endpoint, T: Endpoint>(
     let (mut r, mut w) = (Io(from), Io(to));
     let waitable = from.waitable();
     // Both ends plain TCP: a bulk stream may move by splice(2) instead.
-    let spliceable = waitable.zip(to.waitable());
+    let mut spliceable = waitable.zip(to.waitable());
     loop {
         if let Some(tcp) = waitable {
             // Wait for bytes (or EOF, or an error) without holding a buffer.
@@ -368,12 +368,16 @@ async fn pump<F: Endpoint, T: Endpoint>(
             w.flush().await.map_err(write_err)?;
             flow.delivered(n, false);
             if n == buf.len() {
-                if let Some((src, dst)) = spliceable {
+                if let Some((src, dst)) = spliceable.filter(|(src, _)| !src.urgent()) {
                     // A full buffer: bulk data. Move the rest in the kernel.
                     if let Ok(pipe) = Pipe::new() {
-                        drop(buf);
                         // Boxed: only bulk directions pay for the relay's state.
-                        return Box::pin(splice_rest(&pipe, src, dst, flow)).await;
+                        match Box::pin(splice_rest(&pipe, src, dst, flow)).await {
+                            Some(ended) => return ended,
+                            // Urgent data: splice stops at its mark, reads
+                            // do not; copy the rest of this direction.
+                            None => spliceable = None,
+                        }
                     }
                 }
             }
@@ -381,21 +385,26 @@ async fn pump<F: Endpoint, T: Endpoint>(
     }
 }
 
-/// The rest of a plain TCP direction by `splice(2)`, then the half-close.
+/// The rest of a plain TCP direction by `splice(2)`, then the half-close;
+/// `None` when urgent data stopped the relay (its pipe emptied) and the
+/// direction must go on by copying.
 async fn splice_rest(
     pipe: &Pipe,
     from: &Tcp,
     to: &Tcp,
     flow: &Flow<'_>,
-) -> Result<(), TunnelError> {
-    match splice::relay(pipe, from, to, |n| flow.delivered(n, true)).await {
-        Ok(()) => {
-            flow.pass_eof(to).await;
-            Ok(())
-        }
-        Err(Fault::Read(e)) => Err(flow.read_err(e)),
-        Err(Fault::Write(e)) => Err(flow.write_err(e)),
-    }
+) -> Option<Result<(), TunnelError>> {
+    Some(
+        match splice::relay(pipe, from, to, |n| flow.delivered(n, true)).await {
+            Ok(Relayed::Eof) => {
+                flow.pass_eof(to).await;
+                Ok(())
+            }
+            Ok(Relayed::Urgent) => return None,
+            Err(Fault::Read(e)) => Err(flow.read_err(e)),
+            Err(Fault::Write(e)) => Err(flow.write_err(e)),
+        },
+    )
 }
 
 #[cfg(test)]
@@ -511,6 +520,45 @@ mod tests {
                 "bulk bytes were copied, not spliced: {} of {total}",
                 stats.spliced
             );
+        });
+    }
+
+    #[test]
+    fn urgent_data_in_a_spliced_direction_loses_no_byte_behind_it() {
+        runtime::block_on(async {
+            let (client_outer, client_inner) = pair().await;
+            let (dest_inner, dest_outer) = pair().await;
+            let bulk = payload(3 << 20, 9);
+            let counters = Counters::default();
+            let tunnel = run_fresh(
+                client_inner,
+                dest_inner,
+                Some(Duration::from_secs(60)),
+                future::pending(),
+                &counters,
+            );
+            let exercise = async {
+                let (mut c, mut d) = (&client_outer, &dest_outer);
+                let send = async {
+                    c.write_all(&bulk).await.unwrap();
+                    // One urgent byte (not part of the stream without
+                    // SO_OOBINLINE), then bytes behind its mark, then EOF.
+                    rustix::net::send(&client_outer, b"!", rustix::net::SendFlags::OOB).unwrap();
+                    c.write_all(b"after the urgent mark").await.unwrap();
+                    client_outer.shutdown(Shutdown::Write).unwrap();
+                };
+                let mut got = Vec::new();
+                let recv = d.read_to_end(&mut got);
+                let (_, n) = future::zip(send, recv).await;
+                n.unwrap();
+                let mut want = bulk.clone();
+                want.extend_from_slice(b"after the urgent mark");
+                assert!(got == want, "{} bytes of {} arrived", got.len(), want.len());
+                dest_outer.shutdown(Shutdown::Write).unwrap();
+            };
+            let (stats, ()) = future::zip(tunnel, exercise).await;
+            assert!(stats.spliced > 0, "the bulk direction was not spliced");
+            assert!(stats.error.is_none(), "{:?}", stats.error);
         });
     }
 
